@@ -1,0 +1,1 @@
+"""Forecasting for predictive scaling. Not built yet: see the predictive-scaling issue."""

@@ -1,0 +1,1 @@
+"""Everything that talks to Kubernetes. Not built yet: see the controllers issue."""

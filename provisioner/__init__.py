@@ -1,0 +1,1 @@
+"""Node provisioner (Karpenter analogue). Not built yet: see the node-provisioner issue."""

@@ -1,0 +1,1 @@
+"""Pod scaling: KEDA-compatible models and the pure scaling decision engine."""

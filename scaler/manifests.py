@@ -1,0 +1,227 @@
+"""Load and validate manifests: multi-document YAML in, typed objects or located errors out.
+
+Each error names the file, the document and the field path, e.g.
+`so.yaml:doc 2: spec.triggers[1].metadata.lagThreshold: must be a positive number, got "ten"`.
+One bad document never hides the others: every document is checked and reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from scaler.api import API_VERSIONS, MODELS, ScaledObject
+from scalers import registry
+
+_MESSAGES = {
+    "missing": "required",
+    "extra_forbidden": "unknown field",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+}
+
+
+@dataclass(frozen=True)
+class ManifestIssue:
+    """One problem in one document, located by file, document number and field path."""
+
+    file: str
+    document: int
+    path: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:doc {self.document}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+@dataclass
+class LoadedDocument:
+    """One YAML document: its kind and name when known, the typed object if valid."""
+
+    file: str
+    document: int
+    kind: str | None
+    name: str | None
+    obj: BaseModel | None = None
+    issues: list[ManifestIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.severity == "error" for i in self.issues)
+
+
+class ManifestError(ValueError):
+    """A manifest that failed validation; carries every issue found."""
+
+    def __init__(self, issues: Sequence[ManifestIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+def format_path(loc: Sequence[str | int]) -> str:
+    """`("spec", "triggers", 1, "metadata", "x")` -> `spec.triggers[1].metadata.x`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "." in part or "/" in part:
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    message = _MESSAGES.get(kind, error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if kind == "literal_error":
+        message = "must be one of " + error["ctx"]["expected"].replace("' or '", "', '")
+    elif kind == "enum":
+        message = "must be one of " + error["ctx"]["expected"].replace("' or '", "', '")
+    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
+        limit = next(iter(error["ctx"].values()))
+        message = f"must be {words} {limit}"
+    elif kind == "too_short":
+        message = f"must have at least {error['ctx']['min_length']} item(s)"
+    value = error.get("input")
+    if kind not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool):
+        message += f", got {json.dumps(value)}"
+    return message
+
+
+def issues_from(exc: ValidationError, file: str, document: int) -> list[ManifestIssue]:
+    """Turn a pydantic ValidationError into located, readable issues."""
+    issues = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        # trigger metadata models report pydantic's aliases already; drop union tags
+        path = format_path([p for p in loc if p not in ("function-after", "function-wrap")])
+        issues.append(ManifestIssue(file, document, path, _describe(error)))
+    return issues
+
+
+def validation_context() -> dict[str, Any]:
+    """Context that makes trigger metadata validate through the scaler registry."""
+    return {"trigger_metadata": registry.parse_metadata, "trigger_types": registry.known_types()}
+
+
+def _metadata_warnings(obj: BaseModel, file: str, document: int) -> list[ManifestIssue]:
+    spec = getattr(obj, "spec", None)
+    triggers = getattr(spec, "triggers", None) or []
+    warnings = []
+    for i, trigger in enumerate(triggers):
+        parsed = registry.parse_metadata(trigger.type, trigger.metadata)
+        for key in parsed.unknown_keys():
+            warnings.append(
+                ManifestIssue(
+                    file,
+                    document,
+                    f"spec.triggers[{i}].metadata.{key}",
+                    f"not used by the {trigger.type} trigger; ignored",
+                    severity="warning",
+                )
+            )
+    return warnings
+
+
+def validate_document(raw: Any, file: str, document: int) -> LoadedDocument:
+    """Validate one parsed YAML document of any kind we know."""
+    if not isinstance(raw, dict):
+        doc = LoadedDocument(file, document, None, None)
+        doc.issues.append(ManifestIssue(file, document, "", "must be a mapping (a Kubernetes object)"))
+        return doc
+    kind = raw.get("kind")
+    meta = raw.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    doc = LoadedDocument(file, document, kind if isinstance(kind, str) else None, name)
+    model = MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        known = ", ".join(sorted(MODELS))
+        doc.issues.append(ManifestIssue(file, document, "kind", f"unknown kind {kind!r}; known: {known}"))
+        return doc
+    api_version = raw.get("apiVersion")
+    if api_version not in API_VERSIONS:
+        doc.issues.append(
+            ManifestIssue(
+                file,
+                document,
+                "apiVersion",
+                f"must be one of {', '.join(API_VERSIONS)}, got {json.dumps(api_version)}",
+            )
+        )
+        return doc
+    try:
+        doc.obj = model.model_validate(raw, context=validation_context())
+    except ValidationError as exc:
+        doc.issues.extend(issues_from(exc, file, document))
+        return doc
+    doc.issues.extend(_metadata_warnings(doc.obj, file, document))
+    return doc
+
+
+def load_documents(path: Path) -> Iterator[LoadedDocument]:
+    """Every document of a YAML file, validated. Unreadable files yield one error."""
+    file = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        doc = LoadedDocument(file, 0, None, None)
+        doc.issues.append(ManifestIssue(file, 0, "", f"cannot read: {exc.strerror or exc}"))
+        yield doc
+        return
+    try:
+        raws = [d for d in yaml.safe_load_all(text)]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        doc = LoadedDocument(file, 1, None, None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        doc.issues.append(ManifestIssue(file, 1, "", f"invalid YAML{where}: {problem}"))
+        yield doc
+        return
+    number = 0
+    for raw in raws:
+        if raw is None:  # empty document between `---` separators
+            continue
+        number += 1
+        yield validate_document(raw, file, number)
+
+
+def load_scaled_object(path: Path) -> ScaledObject:
+    """The single ScaledObject in `path` (raises ManifestError naming file and field)."""
+    docs = list(load_documents(path))
+    issues = [i for d in docs for i in d.issues if i.severity == "error"]
+    if issues:
+        raise ManifestError(issues)
+    objects = [d.obj for d in docs if isinstance(d.obj, ScaledObject)]
+    if len(objects) != 1:
+        raise ManifestError(
+            [ManifestIssue(str(path), 0, "", f"expected exactly one ScaledObject, found {len(objects)}")]
+        )
+    return objects[0]
