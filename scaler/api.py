@@ -35,6 +35,7 @@ PAUSED_REPLICAS_ANNOTATION = "autoscaling.keda.sh/paused-replicas"
 
 RESOURCE_TRIGGERS = frozenset({"cpu", "memory"})
 
+
 class KubeModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are errors (typos)."""
 
@@ -132,7 +133,9 @@ class ScalingModifiers(KubeModel):
     @classmethod
     def _numbers_as_strings(cls, value: Any) -> Any:
         # KEDA types these as strings; YAML authors often write bare numbers
-        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
 
     @field_validator("metric_type")
     @classmethod
@@ -156,9 +159,7 @@ class Advanced(KubeModel):
 
 class AuthenticationRef(KubeModel):
     name: str = Field(min_length=1)
-    kind: Literal["TriggerAuthentication", "ClusterTriggerAuthentication"] = (
-        "TriggerAuthentication"
-    )
+    kind: Literal["TriggerAuthentication", "ClusterTriggerAuthentication"] = "TriggerAuthentication"
 
 
 class Trigger(KubeModel):
@@ -259,7 +260,10 @@ class ScaledObjectSpec(KubeModel):
             raise field_error((*where, "formula"), "required with scalingModifiers", "")
         if not modifiers.target:
             raise field_error((*where, "target"), "required with scalingModifiers", "")
-        for field, text in (("target", modifiers.target), ("activationTarget", modifiers.activation_target)):
+        for field, text in (
+            ("target", modifiers.target),
+            ("activationTarget", modifiers.activation_target),
+        ):
             if not text:
                 continue
             try:
@@ -284,9 +288,7 @@ class ScaledObjectSpec(KubeModel):
         if self.fallback is None:
             return
         if not external:
-            raise field_error(
-                ("fallback",), "not supported when all triggers are cpu/memory", None
-            )
+            raise field_error(("fallback",), "not supported when all triggers are cpu/memory", None)
         modifiers = self.scaling_modifiers
         if modifiers is not None:
             if modifiers.metric_type is not MetricType.AVERAGE_VALUE:

@@ -8,6 +8,7 @@ The grammar is parsed by lark; the tree is compiled once into closures.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
@@ -105,7 +106,14 @@ _FUNCTIONS: dict[str, Callable[..., float]] = {
     "floor": lambda x: float(math.floor(x)),
     "round": lambda x: float(round(x)),
 }
-_ARITY = {"min": (1, 99), "max": (1, 99), "abs": (1, 1), "ceil": (1, 1), "floor": (1, 1), "round": (1, 1)}
+_ARITY = {
+    "min": (1, 99),
+    "max": (1, 99),
+    "abs": (1, 1),
+    "ceil": (1, 1),
+    "floor": (1, 1),
+    "round": (1, 1),
+}
 
 
 def _number(value: Value) -> float:
@@ -150,7 +158,7 @@ def _compile(node: Tree[Token] | Token, known: frozenset[str], used: set[str]) -
     kind = node.data
     kids = node.children
     if kind == "number":
-        constant = float(kids[0])
+        constant = float(str(kids[0]))
         return lambda _v: constant
     if kind == "var":
         name = str(kids[0])
@@ -191,3 +199,9 @@ def _compile(node: Tree[Token] | Token, known: frozenset[str], used: set[str]) -
         test, then, other = (_compile(k, known, used) for k in kids)
         return lambda v: then(v) if test(v) else other(v)
     raise FormulaError(f"unsupported expression {kind!r}")  # pragma: no cover
+
+
+@functools.lru_cache(maxsize=256)
+def compiled(source: str, known_names: tuple[str, ...]) -> Formula:
+    """`Formula.compile`, memoized: a controller evaluates the same formula every poll."""
+    return Formula.compile(source, known_names)

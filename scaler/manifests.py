@@ -80,9 +80,7 @@ def format_path(loc: Sequence[str | int]) -> str:
     """`("spec", "triggers", 1, "metadata", "x")` -> `spec.triggers[1].metadata.x`."""
     out = ""
     for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif "." in part or "/" in part:
+        if isinstance(part, int) or "." in part or "/" in part:
             out += f"[{part}]"
         else:
             out += f".{part}" if out else part
@@ -91,12 +89,10 @@ def format_path(loc: Sequence[str | int]) -> str:
 
 def _describe(error: Any) -> str:
     kind = error["type"]
-    message = _MESSAGES.get(kind, error["msg"])
+    message = str(_MESSAGES.get(kind, error["msg"]))
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
-    if kind == "literal_error":
-        message = "must be one of " + error["ctx"]["expected"].replace("' or '", "', '")
-    elif kind == "enum":
+    if kind == "literal_error" or kind == "enum":
         message = "must be one of " + error["ctx"]["expected"].replace("' or '", "', '")
     elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         words = {
@@ -154,7 +150,9 @@ def validate_document(raw: Any, file: str, document: int) -> LoadedDocument:
     """Validate one parsed YAML document of any kind we know."""
     if not isinstance(raw, dict):
         doc = LoadedDocument(file, document, None, None)
-        doc.issues.append(ManifestIssue(file, document, "", "must be a mapping (a Kubernetes object)"))
+        doc.issues.append(
+            ManifestIssue(file, document, "", "must be a mapping (a Kubernetes object)")
+        )
         return doc
     kind = raw.get("kind")
     meta = raw.get("metadata")
@@ -163,7 +161,9 @@ def validate_document(raw: Any, file: str, document: int) -> LoadedDocument:
     model = MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
         known = ", ".join(sorted(MODELS))
-        doc.issues.append(ManifestIssue(file, document, "kind", f"unknown kind {kind!r}; known: {known}"))
+        doc.issues.append(
+            ManifestIssue(file, document, "kind", f"unknown kind {kind!r}; known: {known}")
+        )
         return doc
     api_version = raw.get("apiVersion")
     if api_version not in API_VERSIONS:
@@ -222,6 +222,10 @@ def load_scaled_object(path: Path) -> ScaledObject:
     objects = [d.obj for d in docs if isinstance(d.obj, ScaledObject)]
     if len(objects) != 1:
         raise ManifestError(
-            [ManifestIssue(str(path), 0, "", f"expected exactly one ScaledObject, found {len(objects)}")]
+            [
+                ManifestIssue(
+                    str(path), 0, "", f"expected exactly one ScaledObject, found {len(objects)}"
+                )
+            ]
         )
     return objects[0]
