@@ -69,7 +69,11 @@ def validate(
                     soft_wrap=True,
                 )
             if doc.ok:
-                out.print(f"OK {path}:doc {doc.document}: {doc.kind}/{doc.name}", highlight=False)
+                out.print(
+                    f"OK {path}:doc {doc.document}: {doc.kind}/{doc.name}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             failed |= not doc.ok
     if failed:
         raise typer.Exit(code=1)
@@ -160,7 +164,7 @@ def explain(
     out.print(table)
     out.print(f"desired replicas: [bold]{decision.desired_replicas}[/bold] (current {current})")
     for reason in decision.reasons:
-        out.print(f"  - {reason}", highlight=False)
+        out.print(f"  - {reason}", highlight=False, soft_wrap=True)
 
 
 def _step_json(step: ReplayStep) -> dict[str, Any]:
@@ -234,8 +238,7 @@ def replay_command(
         )
     out.print(table)
     replica_seconds = sum(
-        s.decision.desired_replicas * (n.time - s.time)
-        for s, n in itertools.pairwise(steps)
+        s.decision.desired_replicas * (n.time - s.time) for s, n in itertools.pairwise(steps)
     )
     changes = sum(1 for s in steps if s.decision.desired_replicas != s.current)
     out.print(

@@ -165,9 +165,10 @@ class AuthenticationRef(KubeModel):
 class Trigger(KubeModel):
     type: str = Field(min_length=1)
     name: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    authentication_ref: AuthenticationRef | None = None
+    # metricType before metadata: fields validate in order, and metadata rules may need it
     metric_type: MetricType | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+    authentication_ref: AuthenticationRef | None = None
     use_cached_metrics: bool = False
 
     @field_validator("type")
@@ -185,7 +186,8 @@ class Trigger(KubeModel):
         parse = (info.context or {}).get("trigger_metadata")
         trigger_type = info.data.get("type")
         if parse is not None and trigger_type in (info.context or {}).get("trigger_types", ()):
-            parse(trigger_type, raw)  # raises ValidationError nested under .metadata
+            # raises a ValidationError, which pydantic nests under .metadata
+            parse(trigger_type, raw, info.data.get("metric_type"))
         return raw
 
     @property
@@ -298,13 +300,13 @@ class ScaledObjectSpec(KubeModel):
                     modifiers.metric_type.value,
                 )
             return
-        for i, trigger in enumerate(self.triggers):
-            if not trigger.is_resource and trigger.metric_type is MetricType.VALUE:
-                raise field_error(
-                    ("triggers", i, "metricType"),
-                    "must be AverageValue when fallback is set",
-                    trigger.metric_type.value,
-                )
+        # KEDA: valid when at least one non-cpu/memory trigger uses AverageValue
+        if not any(t.metric_type in (None, MetricType.AVERAGE_VALUE) for t in external):
+            raise field_error(
+                ("fallback",),
+                "needs at least one trigger (other than cpu/memory) with metricType AverageValue",
+                None,
+            )
 
     @property
     def scaling_modifiers(self) -> ScalingModifiers | None:

@@ -124,12 +124,14 @@ class _Evaluation:
 
 
 def _failing_proposal(
-    so: ScaledObject, name: str, failures: int, current: int, reasons: list[str]
+    so: ScaledObject, name: str, spec: MetricSpec, failures: int, current: int, reasons: list[str]
 ) -> tuple[int, bool]:
     """Replicas for a trigger that failed `failures` polls in a row (never below 1)."""
     fallback = so.spec.fallback
-    # KEDA: fallback once the consecutive failures exceed failureThreshold
-    if fallback is not None and failures > fallback.failure_threshold:
+    # KEDA: fallback once the consecutive failures exceed failureThreshold, for
+    # AverageValue metrics (the others hold, as KEDA returns their error to the HPA)
+    eligible = spec.metric_type is MetricType.AVERAGE_VALUE and spec.source is MetricSource.EXTERNAL
+    if fallback is not None and eligible and failures > fallback.failure_threshold:
         replicas = max(1, _fallback_replicas(fallback.behavior, fallback.replicas, current))
         reasons.append(
             f"{name}: failed {failures} times (> failureThreshold {fallback.failure_threshold}), "
@@ -163,7 +165,9 @@ def _evaluate_triggers(
         has_external |= external
         if r.value is None:
             erroring.append(r.name)
-            replicas, fell_back = _failing_proposal(so, r.name, failures[r.name], current, reasons)
+            replicas, fell_back = _failing_proposal(
+                so, r.name, r.spec, failures[r.name], current, reasons
+            )
             in_fallback |= fell_back
             proposals.append(replicas)
             outcomes.append(
@@ -223,7 +227,9 @@ def _evaluate_formula(
     if base.erroring:
         # the formula needs every value; the worst-off failing trigger decides
         worst = max(base.erroring, key=lambda n: failures[n])
-        replicas, fell_back = _failing_proposal(so, "formula", failures[worst], current, reasons)
+        replicas, fell_back = _failing_proposal(
+            so, "formula", spec, failures[worst], current, reasons
+        )
         outcome = TriggerOutcome(
             "formula",
             None,
@@ -241,7 +247,7 @@ def _evaluate_formula(
     try:
         composite = compiled(modifiers.formula, tuple(sorted(values))).evaluate(values)
     except FormulaError as exc:
-        replicas, fell_back = _failing_proposal(so, "formula", 1, current, reasons)
+        replicas, fell_back = _failing_proposal(so, "formula", spec, 1, current, reasons)
         outcome = TriggerOutcome(
             "formula", None, spec.target, spec.activation_target, False, replicas, str(exc)
         )

@@ -106,7 +106,9 @@ def _describe(error: Any) -> str:
     elif kind == "too_short":
         message = f"must have at least {error['ctx']['min_length']} item(s)"
     value = error.get("input")
-    if kind not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool):
+    quoted = isinstance(value, str) and (repr(value) in message or json.dumps(value) in message)
+    shown = isinstance(value, str | int | float | bool) and value != "" and not quoted
+    if kind not in ("missing", "extra_forbidden") and shown:
         message += f", got {json.dumps(value)}"
     return message
 
@@ -132,7 +134,7 @@ def _metadata_warnings(obj: BaseModel, file: str, document: int) -> list[Manifes
     triggers = getattr(spec, "triggers", None) or []
     warnings = []
     for i, trigger in enumerate(triggers):
-        parsed = registry.parse_metadata(trigger.type, trigger.metadata)
+        parsed = registry.parse_metadata(trigger.type, trigger.metadata, trigger.metric_type)
         for key in parsed.unknown_keys():
             warnings.append(
                 ManifestIssue(
@@ -195,18 +197,23 @@ def load_documents(path: Path) -> Iterator[LoadedDocument]:
         doc.issues.append(ManifestIssue(file, 0, "", f"cannot read: {exc.strerror or exc}"))
         yield doc
         return
-    try:
-        raws = [d for d in yaml.safe_load_all(text)]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        doc = LoadedDocument(file, 1, None, None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        doc.issues.append(ManifestIssue(file, 1, "", f"invalid YAML{where}: {problem}"))
-        yield doc
-        return
     number = 0
-    for raw in raws:
+    documents = yaml.safe_load_all(text)
+    while True:
+        try:
+            raw = next(documents)
+        except StopIteration:
+            return
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            doc = LoadedDocument(file, number + 1, None, None)
+            doc.issues.append(
+                ManifestIssue(file, number + 1, "", f"invalid YAML{where}: {problem}")
+            )
+            yield doc
+            return  # the parser cannot resynchronise after a syntax error
         if raw is None:  # empty document between `---` separators
             continue
         number += 1

@@ -61,9 +61,15 @@ def metadata_model(trigger_type: str) -> type[TriggerMetadata]:
         ) from None
 
 
-def parse_metadata(trigger_type: str, metadata: Mapping[str, Any]) -> TriggerMetadata:
-    """Validate a trigger's string metadata into its typed model (raises ValidationError)."""
-    return metadata_model(trigger_type).model_validate(dict(metadata))
+def parse_metadata(
+    trigger_type: str, metadata: Mapping[str, Any], metric_type: MetricType | None = None
+) -> TriggerMetadata:
+    """Validate a trigger's string metadata into its typed model (raises ValidationError).
+
+    `metric_type` is the trigger's own `metricType`, which some types' rules depend on.
+    """
+    context = {"metric_type": metric_type} if metric_type is not None else {}
+    return metadata_model(trigger_type).model_validate(dict(metadata), context=context)
 
 
 def metric_spec(
@@ -74,5 +80,5 @@ def metric_spec(
     metric_type: MetricType | None = None,
 ) -> MetricSpec:
     """The metric spec of one trigger: its name, target, activation and metric type."""
-    parsed = parse_metadata(trigger_type, metadata)
+    parsed = parse_metadata(trigger_type, metadata, metric_type)
     return parsed.metric_spec(TriggerContext(index=index, name=name, metric_type=metric_type))

@@ -1,0 +1,395 @@
+"""The scaling controller: one guarded task per ScaledObject, polling its triggers.
+
+Each poll gathers (current replicas from `/scale`, one reading per trigger), calls the
+pure engine, and applies the result: a `/scale` patch when the count changes, an Event,
+and the status KEDA writes (conditions, lastActiveTime, health). The same code runs
+against the in-memory cluster with a virtual clock (the simulator) and against a real
+cluster; only the ports differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from kube.port import (
+    SCALED_OBJECTS,
+    Cluster,
+    ClusterError,
+    Gone,
+    Kind,
+    NotFound,
+    kind_for,
+)
+from scaler.api import ScaledObject
+from scaler.clock import Clock
+from scaler.decision import Decision, ScalingState, TriggerReading, decide
+from scaler.manifests import validation_context
+from scaler.triggers import trigger_specs
+from scalers.base import MetricSpec, Scaler
+
+log = logging.getLogger("ebbflow.scaler")
+
+BACKOFF_START = 1.0
+BACKOFF_MAX = 300.0
+
+
+class ScalerFactory(Protocol):
+    """Builds the live metric source of one trigger of a ScaledObject."""
+
+    def __call__(self, so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler: ...
+
+
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata", {})
+    return meta.get("namespace", "default"), meta["name"]
+
+
+@dataclass
+class ControllerStats:
+    """Counters a test or the operator's /metrics can read."""
+
+    polls: int = 0
+    scale_patches: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # by ScaledObject key
+    invalid: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Driven:
+    """What the controller keeps per ScaledObject."""
+
+    so: ScaledObject
+    raw: dict[str, Any]
+    scalers: list[tuple[str, MetricSpec, Scaler]]
+    task: asyncio.Task[None] | None = None
+    state: ScalingState = field(default_factory=ScalingState)
+    last_status: dict[str, Any] | None = None
+
+
+class ScalingController:
+    """Drives every ScaledObject in `namespace` (or all namespaces)."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        clock: Clock,
+        scalers: ScalerFactory,
+        namespace: str | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.clock = clock
+        self.scaler_factory = scalers
+        self.namespace = namespace
+        self.stats = ControllerStats()
+        self._driven: dict[tuple[str, str], _Driven] = {}
+
+    # --- watching ScaledObjects ---------------------------------------------------------
+
+    async def run(self) -> None:
+        """List and watch ScaledObjects, keeping one polling task per object, until cancelled."""
+        try:
+            while True:
+                items, version = await self.cluster.list(SCALED_OBJECTS, self.namespace)
+                seen = set()
+                for obj in items:
+                    seen.add(_key(obj))
+                    await self.upsert(obj)
+                for key in set(self._driven) - seen:
+                    await self.remove(key)
+                try:
+                    async for event in self.cluster.watch(
+                        SCALED_OBJECTS, self.namespace, resource_version=version
+                    ):
+                        if event.type == "DELETED":
+                            await self.remove(_key(event.object))
+                        elif event.type in ("ADDED", "MODIFIED"):
+                            await self.upsert(event.object)
+                except Gone:
+                    log.info("ScaledObject watch expired; re-listing")
+        finally:
+            await self.stop()
+
+    async def upsert(self, raw: dict[str, Any]) -> None:
+        """Start driving `raw`, or pick up its new spec; an invalid object is reported, not run."""
+        key = _key(raw)
+        driven = self._driven.get(key)
+        if (
+            driven is not None
+            and driven.raw.get("spec") == raw.get("spec")
+            and (driven.raw["metadata"].get("annotations") == raw["metadata"].get("annotations"))
+        ):
+            driven.raw = raw  # a status or metadata-only change: nothing to rebuild
+            return
+        try:
+            so = ScaledObject.model_validate(raw, context=validation_context())
+        except ValidationError as exc:
+            await self._reject(key, raw, exc)
+            return
+        scalers = [
+            (name, spec, self.scaler_factory(so, i, name, spec))
+            for i, (name, spec) in enumerate(trigger_specs(so))
+        ]
+        status = raw.get("status") or {}
+        if driven is None:
+            state = ScalingState(
+                last_active=parse_rfc3339(status.get("lastActiveTime")),
+                created=parse_rfc3339(raw["metadata"].get("creationTimestamp")),
+            )
+            driven = _Driven(so, raw, scalers, state=state)
+            self._driven[key] = driven
+            driven.task = asyncio.get_running_loop().create_task(
+                self._drive(key), name=f"scaledobject/{key[0]}/{key[1]}"
+            )
+        else:
+            old = driven.scalers
+            driven.so, driven.raw, driven.scalers = so, raw, scalers
+            for _, _, scaler in old:
+                await _close(scaler)
+
+    async def remove(self, key: tuple[str, str]) -> None:
+        driven = self._driven.pop(key, None)
+        if driven is None:
+            return
+        if driven.task is not None:
+            driven.task.cancel()
+            await asyncio.gather(driven.task, return_exceptions=True)
+        for _, _, scaler in driven.scalers:
+            await _close(scaler)
+
+    async def stop(self) -> None:
+        for key in list(self._driven):
+            await self.remove(key)
+
+    async def _reject(
+        self, key: tuple[str, str], raw: dict[str, Any], exc: ValidationError
+    ) -> None:
+        from scaler.manifests import issues_from
+
+        self.stats.invalid[f"{key[0]}/{key[1]}"] += 1
+        message = "; ".join(f"{i.path}: {i.message}" for i in issues_from(exc, "", 0))
+        log.warning("ScaledObject %s/%s is invalid: %s", key[0], key[1], message)
+        await self.remove(key)
+        condition = _condition("Ready", False, "ScaledObjectCheckFailed", message, 0)
+        try:
+            await self.cluster.patch_status(
+                SCALED_OBJECTS, key[1], {"conditions": [condition]}, key[0]
+            )
+            await self.cluster.record_event(raw, "ScaledObjectCheckFailed", message, "Warning")
+        except ClusterError as err:
+            log.warning("cannot report invalid ScaledObject %s/%s: %s", key[0], key[1], err)
+
+    # --- polling ------------------------------------------------------------------------
+
+    async def _drive(self, key: tuple[str, str]) -> None:
+        """Poll forever; an exception is logged, counted and retried with backoff."""
+        failures = 0
+        while True:
+            driven = self._driven.get(key)
+            if driven is None:
+                return
+            try:
+                await self.poll(key)
+                failures = 0
+                await self.clock.sleep(driven.so.spec.polling_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the guard: one object's failure never stops the others
+                failures += 1
+                self.stats.errors[f"{key[0]}/{key[1]}"] += 1
+                backoff = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
+                log.warning(
+                    "poll of %s/%s failed (%s: %s); retrying in %.0fs",
+                    key[0],
+                    key[1],
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                await self.clock.sleep(backoff)
+
+    async def poll(self, key: tuple[str, str]) -> Decision:
+        """One poll of one ScaledObject: read, decide, apply. Raises on cluster errors."""
+        driven = self._driven[key]
+        so = driven.so
+        namespace = so.metadata.namespace
+        target = so.spec.scale_target_ref
+        kind = kind_for(target.api_version, target.kind)
+        scale = await self.cluster.get_scale(kind, target.name, namespace)
+        readings = [await _read(name, spec, scaler) for name, spec, scaler in driven.scalers]
+        now = self.clock.now()
+        decision = decide(so, scale.replicas, readings, driven.state, now)
+        self.stats.polls += 1
+        if decision.desired_replicas != scale.replicas:
+            await self.cluster.patch_scale(kind, target.name, namespace, decision.desired_replicas)
+            self.stats.scale_patches += 1
+            await self._scaled_event(driven, kind, scale.replicas, decision)
+        for reading in readings:
+            if reading.error is not None and decision.state.failures.get(reading.name) == 1:
+                await self.cluster.record_event(
+                    driven.raw, "KEDAScalerFailed", f"{reading.name}: {reading.error}", "Warning"
+                )
+        driven.state = decision.state
+        await self._write_status(driven, kind, decision, now)
+        return decision
+
+    async def _scaled_event(
+        self, driven: _Driven, kind: Kind, before: int, decision: Decision
+    ) -> None:
+        target = driven.so.spec.scale_target_ref
+        what = f"{kind.api_version}.{kind.kind} {driven.so.metadata.namespace}/{target.name}"
+        after = decision.desired_replicas
+        if before == 0:
+            reason, message = "KEDAScaleTargetActivated", f"Scaled {what} from 0 to {after}"
+        elif after == 0:
+            reason, message = "KEDAScaleTargetDeactivated", f"Scaled {what} from {before} to 0"
+        else:
+            reason = "SuccessfulRescale"
+            message = (
+                f"New size: {after}; reason: {decision.reasons[-1] if decision.reasons else ''}"
+            )
+        await self.cluster.record_event(driven.raw, reason, message)
+
+    async def _write_status(
+        self, driven: _Driven, kind: Kind, decision: Decision, now: float
+    ) -> None:
+        so = driven.so
+        failing = [t for t in decision.triggers if t.error is not None]
+        health = {
+            spec.name: {
+                "numberOfFailures": decision.state.failures.get(name, 0),
+                "status": "Failing" if decision.state.failures.get(name, 0) else "Happy",
+            }
+            for name, spec, _ in driven.scalers
+        }
+        all_failing = bool(driven.scalers) and len(failing) >= len(driven.scalers)
+        conditions = [
+            _condition(
+                "Ready",
+                not all_failing,
+                "ScaledObjectReady" if not all_failing else "TriggersFailing",
+                "ScaledObject is defined correctly and is ready for scaling"
+                if not all_failing
+                else "every trigger is failing",
+                now,
+            ),
+            _condition(
+                "Active",
+                decision.active,
+                "ScalerActive" if decision.active else "ScalerNotActive",
+                "Scaling is performed because triggers are active"
+                if decision.active
+                else "Scaling is not performed because triggers are not active",
+                now,
+            ),
+            _condition(
+                "Fallback",
+                decision.fallback,
+                "FallbackExists" if decision.fallback else "NoFallbackFound",
+                "At least one trigger is falling back on this scaled object"
+                if decision.fallback
+                else "No fallbacks are active on this scaled object",
+                now,
+            ),
+            _condition(
+                "Paused",
+                decision.paused,
+                "ScaledObjectPaused" if decision.paused else "ScaledObjectUnpaused",
+                "ScaledObject is paused" if decision.paused else "ScaledObject is not paused",
+                now,
+            ),
+        ]
+        status: dict[str, Any] = {
+            "scaleTargetKind": f"{kind.api_version}.{kind.kind}",
+            "scaleTargetGVKR": {
+                "group": kind.group,
+                "version": kind.version,
+                "kind": kind.kind,
+                "resource": kind.plural,
+            },
+            "externalMetricNames": [spec.name for _, spec, _ in driven.scalers],
+            "health": health,
+            "conditions": conditions,
+        }
+        if decision.state.last_active is not None:
+            status["lastActiveTime"] = rfc3339(decision.state.last_active)
+        if so.paused_replicas is not None:
+            status["pausedReplicaCount"] = so.paused_replicas
+        if _same_status(driven.last_status, status):
+            return
+        # keep each condition's lastTransitionTime when only the clock moved
+        await self.cluster.patch_status(
+            SCALED_OBJECTS, so.metadata.name, status, so.metadata.namespace
+        )
+        driven.last_status = status
+
+    # --- introspection for tests and the simulator ---------------------------------------
+
+    def state_of(self, namespace: str, name: str) -> ScalingState | None:
+        driven = self._driven.get((namespace, name))
+        return driven.state if driven else None
+
+    def driven(self) -> list[tuple[str, str]]:
+        return sorted(self._driven)
+
+
+def _condition(kind: str, ok: bool, reason: str, message: str, now: float) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": rfc3339(now),
+    }
+
+
+def _same_status(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Equal but for condition transition times (KEDA writes status only when it changes)."""
+    if old is None:
+        return False
+
+    def strip(status: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(status)
+        out["conditions"] = [
+            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status["conditions"]
+        ]
+        return out
+
+    return strip(old) == strip(new)
+
+
+async def _read(name: str, spec: MetricSpec, scaler: Scaler) -> TriggerReading:
+    try:
+        value = await scaler.read()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # any failure of a source is a failed read, never a zero
+        return TriggerReading(name, spec, error=f"{type(exc).__name__}: {exc}")
+    return TriggerReading(name, spec, value=value)
+
+
+async def _close(scaler: Scaler) -> None:
+    try:
+        await scaler.close()
+    except Exception as exc:  # closing must not stop the controller
+        log.warning("closing a scaler failed: %s", exc)
+
+
+__all__ = ["ControllerStats", "NotFound", "ScalerFactory", "ScalingController"]
