@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ebbflow.examples import bundled
+from ebbflow.examples import DEFAULT_SCENARIO, bundled
 from ebbflow.inputs import InputError, load_history, load_metrics, load_series
 from scaler.api import ScaledObject
 from scaler.decision import Decision, TriggerReading, decide
@@ -200,7 +200,7 @@ def replay_command(
     if (file is None) != (series is None):
         raise _fail("give both -f/--file and --series, or neither for the bundled example")
     if file is None or series is None:
-        file, series = bundled("api-requests.yaml"), bundled("api-requests.csv")
+        file, series = bundled("scale/api-requests.yaml"), bundled("scale/api-requests.csv")
     so = _load_so(file)
     specs = trigger_specs(so)
     try:
@@ -244,6 +244,96 @@ def replay_command(
     out.print(
         f"{len(steps)} polls, {changes} scale changes, {replica_seconds / 3600:.1f} replica-hours"
     )
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[
+        Path | None,
+        typer.Argument(help="Scenario YAML (default: the bundled HTTP service on NYC taxi data)."),
+    ] = None,
+    output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Override the scenario's duration: 3600, 90m, 2d.")
+    ] = None,
+) -> None:
+    """Replay a scenario's real traces against the real controllers, in virtual time.
+
+    Reports per workload and in total: replica-hours, savings against a static deployment
+    sized for the trace's peak, SLO violation seconds, max backlog, scale events and time
+    spent at zero. The same scenario and seed give byte-identical JSON.
+    """
+    import asyncio
+
+    from ebbflow.sim.runner import result_json
+    from ebbflow.sim.runner import simulate as run_simulation
+    from ebbflow.sim.scenario import load_scenario, parse_duration
+
+    path = scenario or bundled(DEFAULT_SCENARIO)
+    try:
+        loaded = load_scenario(path)
+    except ManifestError as exc:
+        raise _fail(str(exc)) from None
+    if duration is not None:
+        try:
+            loaded.duration = parse_duration(duration)
+        except ValueError as exc:
+            raise _fail(f"--duration: {exc}, got {duration!r}") from None
+    show_progress = output is Output.table and out.is_terminal
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn(f"simulating {loaded.spec.name}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} simulated hours"),
+            TimeRemainingColumn(),
+            console=err,
+        ) as bar:
+            task = bar.add_task("sim", total=loaded.duration / 3600)
+            result = asyncio.run(
+                run_simulation(
+                    loaded, seed, lambda done, _total: bar.update(task, completed=done / 3600)
+                )
+            )
+    else:
+        result = asyncio.run(run_simulation(loaded, seed))
+    data = result_json(result)
+    if output is Output.json:
+        _print_json(data)
+        return
+    table = Table(
+        title=f"{data['scenario']}: {data['durationSeconds'] / 86400:g} days, seed {data['seed']}"
+    )
+    for column in (
+        "workload",
+        "replica-h",
+        "baseline-h",
+        "savings",
+        "SLO viol. s",
+        "max backlog",
+        "scale events",
+        "at zero s",
+        "peak",
+    ):
+        table.add_column(column, justify="right")
+    rows = [(w["name"], w) for w in data["workloads"]] + [("total", data["total"])]
+    for name, w in rows:
+        table.add_row(
+            name,
+            f"{w['replicaHours']:.1f}",
+            f"{w['baseline']['replicaHours']:.1f}",
+            f"{w['savingsPercent']:.1f}%",
+            str(w["sloViolationSeconds"]),
+            f"{w['maxBacklog']:.0f}",
+            str(w["scaleEvents"]),
+            str(w["secondsAtZero"]),
+            str(w.get("peakReplicas", "")),
+        )
+    out.print(table)
+    if data["controllerErrors"]:
+        err.print(f"[yellow]controller errors: {data['controllerErrors']}[/yellow]")
 
 
 def main() -> None:  # pragma: no cover - console entry

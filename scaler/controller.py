@@ -39,6 +39,30 @@ log = logging.getLogger("ebbflow.scaler")
 
 BACKOFF_START = 1.0
 BACKOFF_MAX = 300.0
+WATCH_RESTART_PAUSE = 1.0
+# lastActiveTime is rewritten at most this often while active: after a restart, the
+# cooldown may start up to this many seconds early, in exchange for far fewer writes
+ACTIVE_REFRESH = 60.0
+
+_CONDITION_TEXT = {
+    ("Ready", True): (
+        "ScaledObjectReady",
+        "ScaledObject is defined correctly and is ready for scaling",
+    ),
+    ("Ready", False): ("TriggersFailing", "every trigger is failing"),
+    ("Active", True): ("ScalerActive", "Scaling is performed because triggers are active"),
+    ("Active", False): (
+        "ScalerNotActive",
+        "Scaling is not performed because triggers are not active",
+    ),
+    ("Fallback", True): (
+        "FallbackExists",
+        "At least one trigger is falling back on this scaled object",
+    ),
+    ("Fallback", False): ("NoFallbackFound", "No fallbacks are active on this scaled object"),
+    ("Paused", True): ("ScaledObjectPaused", "ScaledObject is paused"),
+    ("Paused", False): ("ScaledObjectUnpaused", "ScaledObject is not paused"),
+}
 
 
 class ScalerFactory(Protocol):
@@ -82,6 +106,9 @@ class _Driven:
     task: asyncio.Task[None] | None = None
     state: ScalingState = field(default_factory=ScalingState)
     last_status: dict[str, Any] | None = None
+    last_flags: dict[str, bool] | None = None
+    written_active: float | None = None
+    conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ScalingController:
@@ -124,6 +151,9 @@ class ScalingController:
                             await self.upsert(event.object)
                 except Gone:
                     log.info("ScaledObject watch expired; re-listing")
+                # a watch that ends (server timeout, closed stream) is resumed by a re-list;
+                # the pause keeps a server that ends every watch at once from spinning us
+                await self.clock.sleep(WATCH_RESTART_PAUSE)
         finally:
             await self.stop()
 
@@ -270,53 +300,24 @@ class ScalingController:
     async def _write_status(
         self, driven: _Driven, kind: Kind, decision: Decision, now: float
     ) -> None:
+        """Patch status when it changes, as KEDA does; lastActiveTime at most once a minute."""
         so = driven.so
-        failing = [t for t in decision.triggers if t.error is not None]
+        failures = decision.state.failures
         health = {
             spec.name: {
-                "numberOfFailures": decision.state.failures.get(name, 0),
-                "status": "Failing" if decision.state.failures.get(name, 0) else "Happy",
+                "numberOfFailures": failures.get(name, 0),
+                "status": "Failing" if failures.get(name, 0) else "Happy",
             }
             for name, spec, _ in driven.scalers
         }
-        all_failing = bool(driven.scalers) and len(failing) >= len(driven.scalers)
-        conditions = [
-            _condition(
-                "Ready",
-                not all_failing,
-                "ScaledObjectReady" if not all_failing else "TriggersFailing",
-                "ScaledObject is defined correctly and is ready for scaling"
-                if not all_failing
-                else "every trigger is failing",
-                now,
-            ),
-            _condition(
-                "Active",
-                decision.active,
-                "ScalerActive" if decision.active else "ScalerNotActive",
-                "Scaling is performed because triggers are active"
-                if decision.active
-                else "Scaling is not performed because triggers are not active",
-                now,
-            ),
-            _condition(
-                "Fallback",
-                decision.fallback,
-                "FallbackExists" if decision.fallback else "NoFallbackFound",
-                "At least one trigger is falling back on this scaled object"
-                if decision.fallback
-                else "No fallbacks are active on this scaled object",
-                now,
-            ),
-            _condition(
-                "Paused",
-                decision.paused,
-                "ScaledObjectPaused" if decision.paused else "ScaledObjectUnpaused",
-                "ScaledObject is paused" if decision.paused else "ScaledObject is not paused",
-                now,
-            ),
-        ]
-        status: dict[str, Any] = {
+        all_failing = bool(driven.scalers) and all(failures.get(n, 0) for n, _, _ in driven.scalers)
+        flags = {
+            "Ready": not all_failing,
+            "Active": decision.active,
+            "Fallback": decision.fallback,
+            "Paused": decision.paused,
+        }
+        core: dict[str, Any] = {
             "scaleTargetKind": f"{kind.api_version}.{kind.kind}",
             "scaleTargetGVKR": {
                 "group": kind.group,
@@ -326,19 +327,36 @@ class ScalingController:
             },
             "externalMetricNames": [spec.name for _, spec, _ in driven.scalers],
             "health": health,
-            "conditions": conditions,
         }
-        if decision.state.last_active is not None:
-            status["lastActiveTime"] = rfc3339(decision.state.last_active)
         if so.paused_replicas is not None:
-            status["pausedReplicaCount"] = so.paused_replicas
-        if _same_status(driven.last_status, status):
+            core["pausedReplicaCount"] = so.paused_replicas
+        last_active = decision.state.last_active
+        stale = last_active is not None and (
+            driven.written_active is None or last_active - driven.written_active >= ACTIVE_REFRESH
+        )
+        if core == driven.last_status and flags == driven.last_flags and not stale:
             return
-        # keep each condition's lastTransitionTime when only the clock moved
+        status = dict(core)
+        status["conditions"] = [
+            self._condition(driven, kind_, ok, now) for kind_, ok in flags.items()
+        ]
+        if last_active is not None:
+            status["lastActiveTime"] = rfc3339(last_active)
         await self.cluster.patch_status(
             SCALED_OBJECTS, so.metadata.name, status, so.metadata.namespace
         )
-        driven.last_status = status
+        driven.last_status, driven.last_flags = core, flags
+        driven.written_active = last_active
+
+    @staticmethod
+    def _condition(driven: _Driven, kind: str, ok: bool, now: float) -> dict[str, Any]:
+        """A KEDA condition; its lastTransitionTime moves only when its status flips."""
+        reason, message = _CONDITION_TEXT[(kind, ok)]
+        previous = driven.conditions.get(kind)
+        if previous is None or previous["status"] != ("True" if ok else "False"):
+            previous = _condition(kind, ok, reason, message, now)
+            driven.conditions[kind] = previous
+        return previous
 
     # --- introspection for tests and the simulator ---------------------------------------
 
@@ -358,21 +376,6 @@ def _condition(kind: str, ok: bool, reason: str, message: str, now: float) -> di
         "message": message,
         "lastTransitionTime": rfc3339(now),
     }
-
-
-def _same_status(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """Equal but for condition transition times (KEDA writes status only when it changes)."""
-    if old is None:
-        return False
-
-    def strip(status: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(status)
-        out["conditions"] = [
-            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status["conditions"]
-        ]
-        return out
-
-    return strip(old) == strip(new)
 
 
 async def _read(name: str, spec: MetricSpec, scaler: Scaler) -> TriggerReading:

@@ -293,7 +293,8 @@ def decide(
     )
     reasons = ev.reasons
     hpa_min = max(spec.min_replica_count, 1)  # the HPA cannot hold zero; KEDA does that
-    last_active = now if ev.active else state.last_active
+    # a failing poll may hide demand: it restarts the cooldown like an active one
+    last_active = now if ev.active or ev.erroring else state.last_active
     idle = spec.idle_replica_count
     hpa_step = False
 

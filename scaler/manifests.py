@@ -102,7 +102,8 @@ def _describe(error: Any) -> str:
             "less_than": "<",
         }[kind]
         limit = next(iter(error["ctx"].values()))
-        message = f"must be {words} {limit}"
+        shown_limit = f"{limit:g}" if isinstance(limit, float) else str(limit)
+        message = f"must be {words} {shown_limit}"
     elif kind == "too_short":
         message = f"must have at least {error['ctx']['min_length']} item(s)"
     value = error.get("input")

@@ -1,0 +1,1 @@
+"""The simulator: real traces replayed against the real controllers in virtual time."""
