@@ -303,34 +303,25 @@ def simulate(
     if output is Output.json:
         _print_json(data)
         return
-    table = Table(
-        title=f"{data['scenario']}: {data['durationSeconds'] / 86400:g} days, seed {data['seed']}"
-    )
-    for column in (
-        "workload",
-        "replica-h",
-        "baseline-h",
-        "savings",
-        "SLO viol. s",
-        "max backlog",
-        "scale events",
-        "at zero s",
-        "peak",
-    ):
-        table.add_column(column, justify="right")
-    rows = [(w["name"], w) for w in data["workloads"]] + [("total", data["total"])]
-    for name, w in rows:
-        table.add_row(
-            name,
-            f"{w['replicaHours']:.1f}",
-            f"{w['baseline']['replicaHours']:.1f}",
-            f"{w['savingsPercent']:.1f}%",
-            str(w["sloViolationSeconds"]),
-            f"{w['maxBacklog']:.0f}",
-            str(w["scaleEvents"]),
-            str(w["secondsAtZero"]),
-            str(w.get("peakReplicas", "")),
-        )
+    title = f"{data['scenario']}: {data['durationSeconds'] / 86400:g} days, seed {data['seed']}"
+    table = Table(title=title)
+    table.add_column("")
+    columns = [(w["name"], w) for w in data["workloads"]]
+    if len(columns) > 1:
+        columns.append(("total", data["total"]))
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    metrics: list[tuple[str, Any]] = [
+        ("replica-hours", lambda w: f"{w['replicaHours']:.1f}"),
+        ("static for peak, replica-hours", lambda w: f"{w['baseline']['replicaHours']:.1f}"),
+        ("savings", lambda w: f"{w['savingsPercent']:.1f}%"),
+        ("SLO violation seconds", lambda w: str(w["sloViolationSeconds"])),
+        ("max backlog", lambda w: f"{w['maxBacklog']:.0f}"),
+        ("scale events", lambda w: str(w["scaleEvents"])),
+        ("seconds at zero", lambda w: str(w["secondsAtZero"])),
+    ]
+    for label, show in metrics:
+        table.add_row(label, *(show(w) for _, w in columns))
     out.print(table)
     if data["controllerErrors"]:
         err.print(f"[yellow]controller errors: {data['controllerErrors']}[/yellow]")
