@@ -68,7 +68,7 @@ def validate(
                     highlight=False,
                     soft_wrap=True,
                 )
-            if doc.ok:
+            if doc.ok and doc.obj is not None:
                 out.print(
                     f"OK {path}:doc {doc.document}: {doc.kind}/{doc.name}",
                     highlight=False,

@@ -476,17 +476,6 @@ class TriggerAuthenticationSpec(KubeModel):
     gcp_secret_manager: dict[str, Any] | None = None
     bound_service_account_token: list[dict[str, Any]] | None = None
 
-    @model_validator(mode="after")
-    def _unique_parameters(self) -> TriggerAuthenticationSpec:
-        params = [r.parameter for r in self.secret_target_ref] + [e.parameter for e in self.env]
-        params += [r.parameter for r in self.config_map_target_ref]
-        duplicates = sorted({p for p in params if params.count(p) > 1})
-        if duplicates:
-            raise field_error(
-                ("parameter",), "each parameter may be defined only once", duplicates[0]
-            )
-        return self
-
 
 class TriggerAuthentication(KubeModel):
     api_version: Literal["keda.sh/v1alpha1", "ebbflow.io/v1alpha1"]

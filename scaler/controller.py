@@ -31,7 +31,7 @@ from kube.port import (
 from scaler.api import ScaledObject
 from scaler.clock import Clock
 from scaler.decision import Decision, ScalingState, TriggerReading, decide
-from scaler.manifests import validation_context
+from scaler.manifests import issues_from, validation_context
 from scaler.triggers import trigger_specs
 from scalers.base import MetricSpec, Scaler
 
@@ -211,8 +211,6 @@ class ScalingController:
     async def _reject(
         self, key: tuple[str, str], raw: dict[str, Any], exc: ValidationError
     ) -> None:
-        from scaler.manifests import issues_from
-
         self.stats.invalid[f"{key[0]}/{key[1]}"] += 1
         message = "; ".join(f"{i.path}: {i.message}" for i in issues_from(exc, "", 0))
         log.warning("ScaledObject %s/%s is invalid: %s", key[0], key[1], message)

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from scaler.api import API_VERSIONS, MODELS, ScaledObject
+from scaler.api import API_VERSIONS, EBBFLOW_GROUP, KEDA_GROUP, MODELS, ScaledObject
 from scalers import registry
 
 _MESSAGES = {
@@ -163,6 +163,13 @@ def validate_document(raw: Any, file: str, document: int) -> LoadedDocument:
     doc = LoadedDocument(file, document, kind if isinstance(kind, str) else None, name)
     model = MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
+        api_version = raw.get("apiVersion")
+        group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+        if isinstance(kind, str) and group not in (KEDA_GROUP, EBBFLOW_GROUP):
+            # a Deployment or Secret beside a ScaledObject: not ours to check, but said so
+            message = f"{api_version} {kind} is not a kind ebbflow validates; skipped"
+            doc.issues.append(ManifestIssue(file, document, "kind", message, "warning"))
+            return doc
         known = ", ".join(sorted(MODELS))
         doc.issues.append(
             ManifestIssue(file, document, "kind", f"unknown kind {kind!r}; known: {known}")

@@ -202,6 +202,7 @@ async def simulate(
         manifest = w.so.model_dump(mode="json", by_alias=True, exclude_none=True)
         manifest["apiVersion"] = SCALED_OBJECTS.api_version  # stored in our group, as KEDA's alias
         await cluster.create(SCALED_OBJECTS, manifest)
+
     def account(_old: float, new: float) -> None:
         for d in deployments.values():
             d.advance(new - start)

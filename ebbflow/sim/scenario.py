@@ -13,7 +13,14 @@ from pydantic.alias_generators import to_camel
 
 from ebbflow.sim.trace import Trace, TraceError, load_trace
 from scaler.api import ScaledObject
-from scaler.manifests import ManifestError, ManifestIssue, issues_from, validation_context
+from scaler.manifests import (
+    ManifestError,
+    ManifestIssue,
+    format_path,
+    issues_from,
+    load_scaled_object,
+    validation_context,
+)
 from scalers.base import field_error
 
 _DURATION = re.compile(
@@ -64,9 +71,6 @@ class Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-Duration = float
-
-
 class TraceSpec(Model):
     path: str
     column: str = "value"
@@ -77,9 +81,9 @@ class TraceSpec(Model):
 
 
 class PodSpec(Model):
-    startup_seconds: Duration = 30.0
-    startup_jitter_seconds: Duration = 0.0
-    shutdown_seconds: Duration = 10.0
+    startup_seconds: float = 30.0
+    startup_jitter_seconds: float = 0.0
+    shutdown_seconds: float = 10.0
     capacity_per_second: float = Field(gt=0)
 
     @field_validator("startup_seconds", "startup_jitter_seconds", "shutdown_seconds", mode="before")
@@ -96,8 +100,8 @@ class Fault(Model):
     """Reads of `trigger` fail from `from_` to `to` (seconds or durations from the start)."""
 
     trigger: str
-    from_: Duration = Field(alias="from")
-    to: Duration
+    from_: float = Field(alias="from")
+    to: float
 
     @field_validator("from_", "to", mode="before")
     @classmethod
@@ -134,7 +138,7 @@ class WorkloadSpec(Model):
 class ScenarioSpec(Model):
     name: str
     description: str = ""
-    duration: Duration | None = None
+    duration: float | None = None
     seed: int = 0
     workloads: list[WorkloadSpec] = Field(min_length=1)
 
@@ -175,8 +179,6 @@ class Scenario:
 
 
 def _issue(file: str, loc: tuple[str | int, ...], message: str) -> ManifestError:
-    from scaler.manifests import format_path
-
     return ManifestError([ManifestIssue(file, 1, format_path(loc), message)])
 
 
@@ -236,8 +238,6 @@ def _scaled_object(
     file: str, base: Path, where: tuple[str | int, ...], w: WorkloadSpec
 ) -> ScaledObject:
     if w.scaled_object_file is not None:
-        from scaler.manifests import load_scaled_object
-
         path = base / w.scaled_object_file
         if not path.is_file():
             raise _issue(file, (*where, "scaledObjectFile"), f"no such file: {path}")

@@ -66,13 +66,21 @@ def test_validate_reports_file_doc_and_field_path(tmp_path: Path, so_file: Path)
     assert f"OK {bad}:doc 1: ScaledObject/worker" in result.output
 
 
-def test_validate_reports_unknown_kinds_without_crashing(tmp_path: Path) -> None:
+def test_validate_skips_other_kinds_with_a_warning(tmp_path: Path) -> None:
     other = write(
         tmp_path, "d.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
     )
     result = runner.invoke(app, ["validate", str(other)])
+    assert result.exit_code == 0
+    assert "apps/v1 Deployment is not a kind ebbflow validates; skipped" in result.output
+    assert "OK" not in result.output
+
+
+def test_validate_reports_unknown_kinds_of_our_groups(tmp_path: Path) -> None:
+    typo = write(tmp_path, "t.yaml", SO.replace("kind: ScaledObject", "kind: ScaledObjekt"))
+    result = runner.invoke(app, ["validate", str(typo)])
     assert result.exit_code == 1
-    assert "kind: unknown kind 'Deployment'" in result.output
+    assert "kind: unknown kind 'ScaledObjekt'" in result.output
 
 
 def test_validate_missing_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
