@@ -46,6 +46,15 @@ SCALED_JOBS = Kind("ebbflow.io", "v1alpha1", "ScaledJob", "scaledjobs")
 TRIGGER_AUTHENTICATIONS = Kind(
     "ebbflow.io", "v1alpha1", "TriggerAuthentication", "triggerauthentications"
 )
+CLUSTER_TRIGGER_AUTHENTICATIONS = Kind(
+    "ebbflow.io",
+    "v1alpha1",
+    "ClusterTriggerAuthentication",
+    "clustertriggerauthentications",
+    namespaced=False,
+)
+SECRETS = Kind("", "v1", "Secret", "secrets")
+CONFIG_MAPS = Kind("", "v1", "ConfigMap", "configmaps")
 
 BUILTIN_KINDS: tuple[Kind, ...] = (
     PODS,
@@ -57,6 +66,9 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
     SCALED_OBJECTS,
     SCALED_JOBS,
     TRIGGER_AUTHENTICATIONS,
+    CLUSTER_TRIGGER_AUTHENTICATIONS,
+    SECRETS,
+    CONFIG_MAPS,
 )
 
 

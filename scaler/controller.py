@@ -66,9 +66,11 @@ _CONDITION_TEXT = {
 
 
 class ScalerFactory(Protocol):
-    """Builds the live metric source of one trigger of a ScaledObject."""
+    """Builds the live metric source of one trigger of a ScaledObject (may resolve auth)."""
 
-    def __call__(self, so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler: ...
+    async def __call__(
+        self, so: ScaledObject, index: int, name: str, spec: MetricSpec
+    ) -> Scaler: ...
 
 
 def rfc3339(epoch: float) -> str:
@@ -173,10 +175,14 @@ class ScalingController:
         except ValidationError as exc:
             await self._reject(key, raw, exc)
             return
-        scalers = [
-            (name, spec, self.scaler_factory(so, i, name, spec))
-            for i, (name, spec) in enumerate(trigger_specs(so))
-        ]
+        try:
+            scalers = [
+                (name, spec, await self.scaler_factory(so, i, name, spec))
+                for i, (name, spec) in enumerate(trigger_specs(so))
+            ]
+        except Exception as exc:  # e.g. a missing TriggerAuthentication: report, don't crash
+            await self._reject_message(key, raw, f"{type(exc).__name__}: {exc}")
+            return
         status = raw.get("status") or {}
         if driven is None:
             state = ScalingState(
@@ -211,9 +217,15 @@ class ScalingController:
     async def _reject(
         self, key: tuple[str, str], raw: dict[str, Any], exc: ValidationError
     ) -> None:
-        self.stats.invalid[f"{key[0]}/{key[1]}"] += 1
         message = "; ".join(f"{i.path}: {i.message}" for i in issues_from(exc, "", 0))
-        log.warning("ScaledObject %s/%s is invalid: %s", key[0], key[1], message)
+        await self._reject_message(key, raw, message)
+
+    async def _reject_message(
+        self, key: tuple[str, str], raw: dict[str, Any], message: str
+    ) -> None:
+        """Stop driving `key`; say why in its Ready condition and a Warning event."""
+        self.stats.invalid[f"{key[0]}/{key[1]}"] += 1
+        log.warning("ScaledObject %s/%s is not driven: %s", key[0], key[1], message)
         await self.remove(key)
         condition = _condition("Ready", False, "ScaledObjectCheckFailed", message, 0)
         try:

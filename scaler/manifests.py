@@ -62,6 +62,7 @@ class LoadedDocument:
     name: str | None
     obj: BaseModel | None = None
     issues: list[ManifestIssue] = field(default_factory=list)
+    raw: dict[str, Any] | None = None  # the document as parsed, when it is a mapping
 
     @property
     def ok(self) -> bool:
@@ -160,7 +161,7 @@ def validate_document(raw: Any, file: str, document: int) -> LoadedDocument:
     kind = raw.get("kind")
     meta = raw.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
-    doc = LoadedDocument(file, document, kind if isinstance(kind, str) else None, name)
+    doc = LoadedDocument(file, document, kind if isinstance(kind, str) else None, name, raw=raw)
     model = MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
         api_version = raw.get("apiVersion")

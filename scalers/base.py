@@ -53,17 +53,50 @@ class TriggerContext:
 
 
 class Scaler(Protocol):
-    """A live metric source for one trigger. Readers arrive with the metric-source issue."""
+    """A live metric source for one trigger.
+
+    `read` returns the metric's current value or raises (a ScalerError, or whatever the
+    client raised): a failure is never reported as 0. Activity is not the scaler's call:
+    the engine compares the value with `spec.activation_target`, one rule for all types.
+    """
 
     spec: MetricSpec
 
-    async def read(self) -> float:
-        """The metric's current value; raises on failure (never returns 0 for an error)."""
-        ...
+    async def read(self) -> float: ...
 
     async def close(self) -> None:
-        """Release connections."""
+        """Release what this scaler holds alone (pooled clients belong to the Pools)."""
         ...
+
+
+@dataclass(frozen=True)
+class PodUsage:
+    """One pod's use of a resource (cores or bytes), and its request when it has one."""
+
+    usage: float
+    request: float | None = None
+
+
+class ResourceMetrics(Protocol):
+    """The metrics API (metrics.k8s.io) as the cpu/memory triggers need it."""
+
+    async def pod_usage(
+        self, namespace: str, selector: str, resource: str, container: str | None
+    ) -> list[PodUsage]:
+        """Usage of `resource` ("cpu" or "memory") by each ready pod matching `selector`."""
+        ...
+
+
+class ScalerError(Exception):
+    """A metric source failed. Messages name the source, never a credential."""
+
+
+class SourceUnreachable(ScalerError):
+    """Could not connect, or timed out: worth another try next poll."""
+
+
+class BadMetric(ScalerError):
+    """The source answered, but not with a usable number (empty result, NaN, wrong shape)."""
 
 
 class TriggerMetadata(BaseModel):

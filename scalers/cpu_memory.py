@@ -13,15 +13,18 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from scalers.base import (
+    BadMetric,
     MetricSource,
     MetricSpec,
     MetricType,
     NonEmptyString,
+    SourceUnreachable,
     TriggerContext,
     TriggerMetadata,
     field_error,
 )
-from scalers.registry import register
+from scalers.context import ScalerContext
+from scalers.registry import register, register_reader
 
 _SUFFIXES = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
@@ -136,3 +139,43 @@ class MemoryMetadata(_ResourceMetadata):
     """KEDA's memory trigger: average memory of the workload's pods (or of one container)."""
 
     trigger_type = "memory"
+
+
+@register_reader("cpu", "memory")
+class ResourceScaler:
+    """Average use of the target's pods through the metrics API, as the HPA computes it.
+
+    Utilization: total usage over total requests, in percent. AverageValue: total usage
+    over the number of pods, in cores or bytes. No pods, or a pod without a request for a
+    Utilization target, is an error: never a zero.
+    """
+
+    def __init__(self, context: ScalerContext) -> None:
+        assert isinstance(context.metadata, _ResourceMetadata)
+        self.spec = context.spec
+        self._context = context
+        self._resource = context.trigger_type
+        self._container = context.metadata.container_name or None
+
+    async def read(self) -> float:
+        source = self._context.resource_metrics
+        if source is None:
+            raise SourceUnreachable(f"no metrics API configured for {self._resource} triggers")
+        pods = await source.pod_usage(
+            self._context.namespace, self._context.selector, self._resource, self._container
+        )
+        if not pods:
+            raise BadMetric(f"no ready pods report {self._resource} usage")
+        total = sum(p.usage for p in pods)
+        if self.spec.metric_type is not MetricType.UTILIZATION:
+            return total / len(pods)
+        requests = [p.request for p in pods]
+        if any(r is None or r <= 0 for r in requests):
+            raise BadMetric(
+                f"Utilization needs a {self._resource} request on every pod"
+                + (f" (container {self._container})" if self._container else "")
+            )
+        return 100.0 * total / sum(r for r in requests if r is not None)
+
+    async def close(self) -> None:
+        return None

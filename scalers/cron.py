@@ -7,7 +7,7 @@ next `end` comes no later than the next `start`. `value_at` does the same, purel
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -22,7 +22,8 @@ from scalers.base import (
     TriggerMetadata,
     field_error,
 )
-from scalers.registry import register
+from scalers.context import ScalerContext
+from scalers.registry import register, register_reader
 
 _CRON_MESSAGE = "must be a 5-field cron expression (minute hour day-of-month month day-of-week)"
 
@@ -89,3 +90,20 @@ class CronMetadata(TriggerMetadata):
             activation_target=0.0,
             metric_type=ctx.metric_type or MetricType.AVERAGE_VALUE,
         )
+
+
+@register_reader("cron")
+class CronScaler:
+    """Reads the schedule at the clock's now: desiredReplicas inside the window, else 0."""
+
+    def __init__(self, context: ScalerContext) -> None:
+        assert isinstance(context.metadata, CronMetadata)
+        self.spec = context.spec
+        self._metadata = context.metadata
+        self._now = context.now
+
+    async def read(self) -> float:
+        return self._metadata.value_at(datetime.fromtimestamp(self._now(), UTC))
+
+    async def close(self) -> None:
+        return None

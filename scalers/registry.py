@@ -1,4 +1,4 @@
-"""The trigger-type registry: type name -> metadata model (and, later, a reader factory).
+"""The trigger-type registry: type name -> metadata model, and type name -> reader factory.
 
 Scaler modules register themselves; `known_types()` imports them all once. A registry
 keyed by type replaces the long if/elif that builds scalers in other autoscalers.
@@ -7,10 +7,13 @@ keyed by type replaces the long if/elif that builds scalers in other autoscalers
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from scalers.base import MetricSpec, MetricType, TriggerContext, TriggerMetadata
+from scalers.base import MetricSpec, MetricType, Scaler, TriggerContext, TriggerMetadata
+from scalers.context import ScalerContext
+
+ReaderFactory = Callable[[ScalerContext], Scaler]
 
 _MODULES = (
     "scalers.cpu_memory",
@@ -23,6 +26,7 @@ _MODULES = (
 )
 
 _REGISTRY: dict[str, type[TriggerMetadata]] = {}
+_READERS: dict[str, ReaderFactory] = {}
 _loaded = False
 
 
@@ -36,6 +40,30 @@ def register(model: type[TriggerMetadata]) -> type[TriggerMetadata]:
         raise TypeError(f"{model.__name__} has no trigger_type")
     _REGISTRY[model.trigger_type] = model
     return model
+
+
+def register_reader(*trigger_types: str) -> Callable[[ReaderFactory], ReaderFactory]:
+    """Decorator: the factory (usually the Scaler class) that reads these trigger types."""
+
+    def decorate(factory: ReaderFactory) -> ReaderFactory:
+        for trigger_type in trigger_types:
+            _READERS[trigger_type] = factory
+        return factory
+
+    return decorate
+
+
+def build_scaler(context: ScalerContext) -> Scaler:
+    """A live Scaler for one trigger (raises UnknownTriggerType when none reads it)."""
+    _load()
+    try:
+        factory = _READERS[context.trigger_type]
+    except KeyError:
+        raise UnknownTriggerType(
+            f"no live reader for trigger type {context.trigger_type!r}; "
+            f"readers: {', '.join(sorted(_READERS))}"
+        ) from None
+    return factory(context)
 
 
 def _load() -> None:

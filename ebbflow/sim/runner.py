@@ -82,7 +82,7 @@ class SimulatedScalers:
         self._clock = clock
         self._start = start
 
-    def __call__(self, so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler:
+    async def __call__(self, so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler:
         deployment = self._deployments[so.spec.scale_target_ref.name]
         workload = deployment.workload
         trigger = so.spec.triggers[index]

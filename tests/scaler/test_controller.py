@@ -93,7 +93,7 @@ async def run_controller(
 ) -> ScalingController:
     scalers: list[ScriptedScaler] = []
 
-    def factory(so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler:
+    async def factory(so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler:
         scaler = ScriptedScaler(spec, values[so.metadata.name])
         scalers.append(scaler)
         return scaler
@@ -224,7 +224,7 @@ async def test_spec_change_is_picked_up_and_delete_stops_driving(
     await cluster.create(SCALED_OBJECTS, so_manifest("web"))
     scalers: list[ScriptedScaler] = []
 
-    def factory(so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler:
+    async def factory(so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler:
         scalers.append(ScriptedScaler(spec, lambda t: 200.0))
         return scalers[-1]
 
