@@ -122,8 +122,10 @@ def stabilize(
     return result
 
 
-def _change_in_period(events: Sequence[Sample], now: float, period: int, sign: int) -> int:
-    return sum(abs(e.value) for e in events if e.at > now - period and e.value * sign > 0)
+def _period_start(current: int, events: Sequence[Sample], now: float, period: int) -> int:
+    """The replica count at the start of a policy's period: undo the changes made since."""
+    recent = [e.value for e in events if e.at > now - period]
+    return current - sum(recent)
 
 
 def scale_up_limit(current: int, events: Sequence[Sample], now: float, rules: Rules) -> int:
@@ -132,9 +134,7 @@ def scale_up_limit(current: int, events: Sequence[Sample], now: float, rules: Ru
         return current
     proposals = []
     for policy in rules.policies:
-        added = _change_in_period(events, now, policy.period_seconds, +1)
-        removed = _change_in_period(events, now, policy.period_seconds, -1)
-        start = current - added + removed
+        start = _period_start(current, events, now, policy.period_seconds)
         if policy.type is PolicyType.PODS:
             proposals.append(start + policy.value)
         else:  # HPA rounds up so that a small Percent can always add a pod
@@ -149,9 +149,7 @@ def scale_down_limit(current: int, events: Sequence[Sample], now: float, rules: 
         return current
     proposals = []
     for policy in rules.policies:
-        added = _change_in_period(events, now, policy.period_seconds, +1)
-        removed = _change_in_period(events, now, policy.period_seconds, -1)
-        start = current - added + removed
+        start = _period_start(current, events, now, policy.period_seconds)
         if policy.type is PolicyType.PODS:
             proposals.append(start - policy.value)
         else:  # HPA truncates toward zero here (int32 conversion)

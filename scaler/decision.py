@@ -296,26 +296,12 @@ def decide(
     # a failing poll may hide demand: it restarts the cooldown like an active one
     last_active = now if ev.active or ev.erroring else state.last_active
     idle = spec.idle_replica_count
-    hpa_step = False
+    desired: int | None = None  # None: the HPA's reconcile decides
 
     if ev.active or ev.erroring:
         if current < hpa_min:
             desired = min(max(ev.proposal, hpa_min), spec.max_replica_count)
             reasons.append(f"waking from {current}: straight to {desired}")
-        else:
-            desired, hpa_step = (
-                _hpa_step(
-                    ev.proposal,
-                    current,
-                    hpa_min,
-                    spec.max_replica_count,
-                    state,
-                    now,
-                    behavior,
-                    reasons,
-                ),
-                True,
-            )
     elif (idle is not None and current > idle) or (current > 0 and spec.min_replica_count == 0):
         target = idle if idle is not None else 0
         cooled = last_active is None or now - last_active >= spec.cooldown_period
@@ -330,19 +316,6 @@ def decide(
         else:
             wait = "initialCooldownPeriod" if cooled else "cooldownPeriod"
             reasons.append(f"inactive, within {wait}")
-            desired, hpa_step = (
-                _hpa_step(
-                    ev.proposal,
-                    current,
-                    hpa_min,
-                    spec.max_replica_count,
-                    state,
-                    now,
-                    behavior,
-                    reasons,
-                ),
-                True,
-            )
     elif current < (floor := idle if idle is not None else spec.min_replica_count):
         # KEDA lifts a target below minReplicaCount; we lift one below idle too
         desired = floor
@@ -351,12 +324,10 @@ def decide(
     elif current == 0 or current == idle:
         desired = current
         reasons.append(f"inactive, staying at {current}")
-    else:
-        desired, hpa_step = (
-            _hpa_step(
-                ev.proposal, current, hpa_min, spec.max_replica_count, state, now, behavior, reasons
-            ),
-            True,
+    hpa_step = desired is None
+    if desired is None:
+        desired = _hpa_step(
+            ev.proposal, current, hpa_min, spec.max_replica_count, state, now, behavior, reasons
         )
 
     horizon = now - behavior.longest_memory
