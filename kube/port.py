@@ -41,6 +41,7 @@ EVENTS = Kind("", "v1", "Event", "events")
 NAMESPACES = Kind("", "v1", "Namespace", "namespaces", namespaced=False)
 DEPLOYMENTS = Kind("apps", "v1", "Deployment", "deployments", scalable=True)
 STATEFULSETS = Kind("apps", "v1", "StatefulSet", "statefulsets", scalable=True)
+JOBS = Kind("batch", "v1", "Job", "jobs")
 SCALED_OBJECTS = Kind("ebbflow.io", "v1alpha1", "ScaledObject", "scaledobjects")
 SCALED_JOBS = Kind("ebbflow.io", "v1alpha1", "ScaledJob", "scaledjobs")
 TRIGGER_AUTHENTICATIONS = Kind(
@@ -53,6 +54,7 @@ CLUSTER_TRIGGER_AUTHENTICATIONS = Kind(
     "clustertriggerauthentications",
     namespaced=False,
 )
+LEASES = Kind("coordination.k8s.io", "v1", "Lease", "leases")
 SECRETS = Kind("", "v1", "Secret", "secrets")
 CONFIG_MAPS = Kind("", "v1", "ConfigMap", "configmaps")
 
@@ -63,12 +65,14 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
     NAMESPACES,
     DEPLOYMENTS,
     STATEFULSETS,
+    JOBS,
     SCALED_OBJECTS,
     SCALED_JOBS,
     TRIGGER_AUTHENTICATIONS,
     CLUSTER_TRIGGER_AUTHENTICATIONS,
     SECRETS,
     CONFIG_MAPS,
+    LEASES,
 )
 
 
@@ -142,6 +146,12 @@ class Gone(TemporaryError):
     """A watch resourceVersion too old to resume from: re-list."""
 
     status = 410
+
+
+class ServerError(TemporaryError):
+    """5xx, or the server could not be reached."""
+
+    status = 500
 
 
 class TooManyRequests(TemporaryError):

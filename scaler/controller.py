@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -98,6 +98,35 @@ class ControllerStats:
     invalid: Counter[str] = field(default_factory=Counter)
 
 
+class ControllerObserver(Protocol):
+    """What the controller reports as it works (the operator turns it into /metrics)."""
+
+    def on_poll(
+        self, key: tuple[str, str], so: ScaledObject, decision: Decision, lateness: float
+    ) -> None: ...
+
+    def on_error(self, key: tuple[str, str], error: BaseException) -> None: ...
+
+    def on_forget(self, key: tuple[str, str]) -> None: ...
+
+
+class _Quiet:
+    def on_poll(
+        self, key: tuple[str, str], so: ScaledObject, decision: Decision, lateness: float
+    ) -> None:
+        return None
+
+    def on_error(self, key: tuple[str, str], error: BaseException) -> None:
+        return None
+
+    def on_forget(self, key: tuple[str, str]) -> None:
+        return None
+
+
+def _everything(namespace: str, name: str) -> bool:
+    return True
+
+
 @dataclass
 class _Driven:
     """What the controller keeps per ScaledObject."""
@@ -122,13 +151,25 @@ class ScalingController:
         clock: Clock,
         scalers: ScalerFactory,
         namespace: str | None = None,
+        observer: ControllerObserver | None = None,
+        owns: Callable[[str, str], bool] = _everything,
     ) -> None:
         self.cluster = cluster
         self.clock = clock
         self.scaler_factory = scalers
         self.namespace = namespace
+        self.observer: ControllerObserver = observer or _Quiet()
         self.stats = ControllerStats()
+        self._owns = owns
         self._driven: dict[tuple[str, str], _Driven] = {}
+        self._seen: dict[tuple[str, str], dict[str, Any]] = {}  # every object, driven or not
+        self.listed = False  # the first list is done: the operator is ready
+
+    async def set_ownership(self, owns: Callable[[str, str], bool]) -> None:
+        """Drive only the objects `owns(namespace, name)` accepts (shards); re-sort them now."""
+        self._owns = owns
+        for raw in list(self._seen.values()):
+            await self.upsert(raw)
 
     # --- watching ScaledObjects ---------------------------------------------------------
 
@@ -141,8 +182,9 @@ class ScalingController:
                 for obj in items:
                     seen.add(_key(obj))
                     await self.upsert(obj)
-                for key in set(self._driven) - seen:
+                for key in set(self._seen) - seen:
                     await self.remove(key)
+                self.listed = True
                 try:
                     async for event in self.cluster.watch(
                         SCALED_OBJECTS, self.namespace, resource_version=version
@@ -162,6 +204,11 @@ class ScalingController:
     async def upsert(self, raw: dict[str, Any]) -> None:
         """Start driving `raw`, or pick up its new spec; an invalid object is reported, not run."""
         key = _key(raw)
+        self._seen[key] = raw
+        if not self._owns(*key):  # another shard's: make sure we are not driving it
+            if key in self._driven:
+                await self.remove(key, forget=False)
+            return
         driven = self._driven.get(key)
         if (
             driven is not None
@@ -200,8 +247,12 @@ class ScalingController:
             for _, _, scaler in old:
                 await _close(scaler)
 
-    async def remove(self, key: tuple[str, str]) -> None:
+    async def remove(self, key: tuple[str, str], forget: bool = True) -> None:
+        """Stop driving `key`; `forget` also drops it from the objects seen (it was deleted)."""
+        if forget:
+            self._seen.pop(key, None)
         driven = self._driven.pop(key, None)
+        self.observer.on_forget(key)
         if driven is None:
             return
         if driven.task is not None:
@@ -226,7 +277,7 @@ class ScalingController:
         """Stop driving `key`; say why in its Ready condition and a Warning event."""
         self.stats.invalid[f"{key[0]}/{key[1]}"] += 1
         log.warning("ScaledObject %s/%s is not driven: %s", key[0], key[1], message)
-        await self.remove(key)
+        await self.remove(key, forget=False)
         condition = _condition("Ready", False, "ScaledObjectCheckFailed", message, 0)
         try:
             await self.cluster.patch_status(
@@ -241,19 +292,22 @@ class ScalingController:
     async def _drive(self, key: tuple[str, str]) -> None:
         """Poll forever; an exception is logged, counted and retried with backoff."""
         failures = 0
+        due = self.clock.now()
         while True:
             driven = self._driven.get(key)
             if driven is None:
                 return
             try:
-                await self.poll(key)
+                await self.poll(key, lateness=max(0.0, self.clock.now() - due))
                 failures = 0
+                due = self.clock.now() + driven.so.spec.polling_interval
                 await self.clock.sleep(driven.so.spec.polling_interval)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the guard: one object's failure never stops the others
                 failures += 1
                 self.stats.errors[f"{key[0]}/{key[1]}"] += 1
+                self.observer.on_error(key, exc)
                 backoff = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
                 log.warning(
                     "poll of %s/%s failed (%s: %s); retrying in %.0fs",
@@ -263,9 +317,10 @@ class ScalingController:
                     exc,
                     backoff,
                 )
+                due = self.clock.now() + backoff
                 await self.clock.sleep(backoff)
 
-    async def poll(self, key: tuple[str, str]) -> Decision:
+    async def poll(self, key: tuple[str, str], lateness: float = 0.0) -> Decision:
         """One poll of one ScaledObject: read, decide, apply. Raises on cluster errors."""
         driven = self._driven[key]
         so = driven.so
@@ -288,6 +343,7 @@ class ScalingController:
                 )
         driven.state = decision.state
         await self._write_status(driven, kind, decision, now)
+        self.observer.on_poll(key, so, decision, lateness)
         return decision
 
     async def _scaled_event(

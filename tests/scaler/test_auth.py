@@ -106,7 +106,8 @@ async def test_cluster_trigger_authentication_reads_the_operator_namespace(
         ({"secretTargetRef": [{"parameter": "password", "name": "redis", "key": "pass"}]},
          "TriggerAuthentication a: secretTargetRef[0]: Secret jobs/redis has no key 'pass'"),
         ({"env": [{"parameter": "password", "name": "MISSING"}]},
-         "TriggerAuthentication a: env[0]: no environment variable 'MISSING' in worker's container"),
+         "TriggerAuthentication a: env[0]: no environment variable 'MISSING' "
+         "in worker's container"),
     ],
 )
 async def test_unresolvable_auth_names_the_entry_never_a_value(
@@ -126,7 +127,8 @@ async def test_missing_trigger_authentication() -> None:
 
 def test_secret_never_prints() -> None:
     secret = Secret(PASSWORD)
-    shown = [str(secret), repr(secret), f"{secret}", f"{secret!r}", "%s" % secret]
+    logged = "%s" % secret  # noqa: UP031 - logging formats with %
+    shown = [str(secret), repr(secret), f"{secret}", f"{secret!r}", logged]
     assert all(PASSWORD not in text for text in shown)
     assert secret == PASSWORD and secret.reveal == PASSWORD
 
@@ -146,7 +148,8 @@ class Leaky:
 
 @pytest.mark.parametrize("error", [SourceUnreachable, BadMetric, RuntimeError])
 async def test_redacting_scaler_masks_secrets_in_any_error(error: type[Exception]) -> None:
-    scaler = RedactingScaler(Leaky(error(f"auth failed for app:{PASSWORD}@redis")), [Secret(PASSWORD)])
+    leaky = Leaky(error(f"auth failed for app:{PASSWORD}@redis"))
+    scaler = RedactingScaler(leaky, [Secret(PASSWORD)])
     with pytest.raises(Exception) as caught:
         await scaler.read()
     assert PASSWORD not in str(caught.value)

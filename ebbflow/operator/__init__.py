@@ -1,0 +1,1 @@
+"""The operator process: leader election, shards, health and metrics around the controllers."""
