@@ -451,7 +451,8 @@ async def _read(name: str, spec: MetricSpec, scaler: Scaler) -> TriggerReading:
         raise
     except Exception as exc:  # any failure of a source is a failed read, never a zero
         return TriggerReading(name, spec, error=f"{type(exc).__name__}: {exc}")
-    return TriggerReading(name, spec, value=value)
+    activity = getattr(scaler, "activity_value", None)
+    return TriggerReading(name, spec, value=value, activity_value=activity)
 
 
 async def _close(scaler: Scaler) -> None:

@@ -35,6 +35,9 @@ class TriggerReading:
     spec: MetricSpec
     value: float | None = None
     error: str | None = None
+    # what activation compares, when a source tells it apart from the metric (KEDA's kafka
+    # counts persistent lag toward activity though it leaves it out of the metric)
+    activity_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,8 @@ def _evaluate_triggers(
                 )
             )
             continue
-        active = external and r.value > r.spec.activation_target
+        activity = r.value if r.activity_value is None else r.activity_value
+        active = external and activity > r.spec.activation_target
         any_active |= active
         ratio = r.value / r.spec.target
         tolerance = tolerance_up if ratio >= 1 else tolerance_down

@@ -56,8 +56,10 @@ class Scaler(Protocol):
     """A live metric source for one trigger.
 
     `read` returns the metric's current value or raises (a ScalerError, or whatever the
-    client raised): a failure is never reported as 0. Activity is not the scaler's call:
-    the engine compares the value with `spec.activation_target`, one rule for all types.
+    client raised): a failure is never reported as 0. The engine decides activity by
+    comparing the value with `spec.activation_target`; a reader whose activity figure
+    differs from its metric (kafka's persistent lag) sets an `activity_value` attribute
+    on each read, which the controller passes on instead.
     """
 
     spec: MetricSpec

@@ -18,6 +18,7 @@ ReaderFactory = Callable[[ScalerContext], Scaler]
 _MODULES = (
     "scalers.cpu_memory",
     "scalers.cron",
+    "scalers.gpu",
     "scalers.http",
     "scalers.kafka",
     "scalers.prometheus",

@@ -536,3 +536,12 @@ def test_scaling_modifiers_division_by_zero_is_an_error_not_zero() -> None:
     d = decide(so, 4, [reading(30, "a"), reading(0, "b")], NO_HISTORY, 0)
     assert d.desired_replicas == 4
     assert d.triggers[-1].error == "division by zero"
+
+
+def test_activity_value_decides_activation_when_given() -> None:
+    so = make_so()
+    spec = MetricSpec("lag", 10, 5)
+    # the metric leaves persistent lag out (0) but the activity figure counts it (40)
+    d = decide(so, 3, [TriggerReading("lag", spec, value=0.0, activity_value=40.0)], NO_HISTORY, 0)
+    assert d.active
+    assert d.desired_replicas == 1  # active, so no cooldown to zero; the metric asks for 0
