@@ -57,6 +57,10 @@ CLUSTER_TRIGGER_AUTHENTICATIONS = Kind(
 LEASES = Kind("coordination.k8s.io", "v1", "Lease", "leases")
 SECRETS = Kind("", "v1", "Secret", "secrets")
 CONFIG_MAPS = Kind("", "v1", "ConfigMap", "configmaps")
+POD_DISRUPTION_BUDGETS = Kind("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets")
+# Karpenter's karpenter.sh/v1 shapes, under our group at the same version.
+NODE_POOLS = Kind("ebbflow.io", "v1", "NodePool", "nodepools", namespaced=False)
+NODE_CLAIMS = Kind("ebbflow.io", "v1", "NodeClaim", "nodeclaims", namespaced=False)
 
 BUILTIN_KINDS: tuple[Kind, ...] = (
     PODS,
@@ -73,14 +77,19 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
     SECRETS,
     CONFIG_MAPS,
     LEASES,
+    POD_DISRUPTION_BUDGETS,
+    NODE_POOLS,
+    NODE_CLAIMS,
 )
+
+# Groups whose manifests we accept as ours, field for field (DESIGN: compatible by shape).
+GROUP_ALIASES: Mapping[str, str] = {"keda.sh": "ebbflow.io", "karpenter.sh": "ebbflow.io"}
 
 
 def kind_for(api_version: str, kind: str) -> Kind:
-    """The Kind of a (apiVersion, kind) pair; keda.sh/v1alpha1 maps to our group."""
+    """The Kind of a (apiVersion, kind) pair; keda.sh and karpenter.sh map to our group."""
     group = api_version.rpartition("/")[0] if "/" in api_version else ""
-    if group == "keda.sh":
-        group = "ebbflow.io"
+    group = GROUP_ALIASES.get(group, group)
     for known in BUILTIN_KINDS:
         if known.kind == kind and known.group == group:
             return known

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -23,23 +22,29 @@ from kube.port import (
     SCALED_OBJECTS,
     Cluster,
     ClusterError,
-    Gone,
     Kind,
-    NotFound,
     kind_for,
 )
 from scaler.api import ScaledObject
 from scaler.clock import Clock
-from scaler.decision import Decision, ScalingState, TriggerReading, decide
+from scaler.decision import Decision, ScalingState, decide
+from scaler.loops import (
+    BACKOFF_MAX,
+    BACKOFF_START,
+    close_scaler,
+    condition,
+    key_of,
+    parse_rfc3339,
+    read_trigger,
+    rfc3339,
+    watch_objects,
+)
 from scaler.manifests import issues_from, validation_context
 from scaler.triggers import trigger_specs
 from scalers.base import MetricSpec, Scaler
 
 log = logging.getLogger("ebbflow.scaler")
 
-BACKOFF_START = 1.0
-BACKOFF_MAX = 300.0
-WATCH_RESTART_PAUSE = 1.0
 # lastActiveTime is rewritten at most this often while active: after a restart, the
 # cooldown may start up to this many seconds early, in exchange for far fewer writes
 ACTIVE_REFRESH = 60.0
@@ -71,21 +76,6 @@ class ScalerFactory(Protocol):
     async def __call__(
         self, so: ScaledObject, index: int, name: str, spec: MetricSpec
     ) -> Scaler: ...
-
-
-def rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_rfc3339(text: str | None) -> float | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata", {})
-    return meta.get("namespace", "default"), meta["name"]
 
 
 @dataclass
@@ -175,35 +165,27 @@ class ScalingController:
 
     async def run(self) -> None:
         """List and watch ScaledObjects, keeping one polling task per object, until cancelled."""
+
         try:
-            while True:
-                items, version = await self.cluster.list(SCALED_OBJECTS, self.namespace)
-                seen = set()
-                for obj in items:
-                    seen.add(_key(obj))
-                    await self.upsert(obj)
-                for key in set(self._seen) - seen:
-                    await self.remove(key)
-                self.listed = True
-                try:
-                    async for event in self.cluster.watch(
-                        SCALED_OBJECTS, self.namespace, resource_version=version
-                    ):
-                        if event.type == "DELETED":
-                            await self.remove(_key(event.object))
-                        elif event.type in ("ADDED", "MODIFIED"):
-                            await self.upsert(event.object)
-                except Gone:
-                    log.info("ScaledObject watch expired; re-listing")
-                # a watch that ends (server timeout, closed stream) is resumed by a re-list;
-                # the pause keeps a server that ends every watch at once from spinning us
-                await self.clock.sleep(WATCH_RESTART_PAUSE)
+            await watch_objects(
+                self.cluster,
+                self.clock,
+                SCALED_OBJECTS,
+                self.namespace,
+                self.upsert,
+                self.remove,
+                lambda: list(self._seen),
+                on_listed=self._mark_listed,
+            )
         finally:
             await self.stop()
 
+    def _mark_listed(self) -> None:
+        self.listed = True
+
     async def upsert(self, raw: dict[str, Any]) -> None:
         """Start driving `raw`, or pick up its new spec; an invalid object is reported, not run."""
-        key = _key(raw)
+        key = key_of(raw)
         self._seen[key] = raw
         if not self._owns(*key):  # another shard's: make sure we are not driving it
             if key in self._driven:
@@ -245,7 +227,7 @@ class ScalingController:
             old = driven.scalers
             driven.so, driven.raw, driven.scalers = so, raw, scalers
             for _, _, scaler in old:
-                await _close(scaler)
+                await close_scaler(scaler)
 
     async def remove(self, key: tuple[str, str], forget: bool = True) -> None:
         """Stop driving `key`; `forget` also drops it from the objects seen (it was deleted)."""
@@ -259,7 +241,7 @@ class ScalingController:
             driven.task.cancel()
             await asyncio.gather(driven.task, return_exceptions=True)
         for _, _, scaler in driven.scalers:
-            await _close(scaler)
+            await close_scaler(scaler)
 
     async def stop(self) -> None:
         for key in list(self._driven):
@@ -278,11 +260,9 @@ class ScalingController:
         self.stats.invalid[f"{key[0]}/{key[1]}"] += 1
         log.warning("ScaledObject %s/%s is not driven: %s", key[0], key[1], message)
         await self.remove(key, forget=False)
-        condition = _condition("Ready", False, "ScaledObjectCheckFailed", message, 0)
+        ready = condition("Ready", False, "ScaledObjectCheckFailed", message, 0)
         try:
-            await self.cluster.patch_status(
-                SCALED_OBJECTS, key[1], {"conditions": [condition]}, key[0]
-            )
+            await self.cluster.patch_status(SCALED_OBJECTS, key[1], {"conditions": [ready]}, key[0])
             await self.cluster.record_event(raw, "ScaledObjectCheckFailed", message, "Warning")
         except ClusterError as err:
             log.warning("cannot report invalid ScaledObject %s/%s: %s", key[0], key[1], err)
@@ -328,7 +308,7 @@ class ScalingController:
         target = so.spec.scale_target_ref
         kind = kind_for(target.api_version, target.kind)
         scale = await self.cluster.get_scale(kind, target.name, namespace)
-        readings = [await _read(name, spec, scaler) for name, spec, scaler in driven.scalers]
+        readings = [await read_trigger(name, spec, scaler) for name, spec, scaler in driven.scalers]
         now = self.clock.now()
         decision = decide(so, scale.replicas, readings, driven.state, now)
         self.stats.polls += 1
@@ -420,7 +400,7 @@ class ScalingController:
         reason, message = _CONDITION_TEXT[(kind, ok)]
         previous = driven.conditions.get(kind)
         if previous is None or previous["status"] != ("True" if ok else "False"):
-            previous = _condition(kind, ok, reason, message, now)
+            previous = condition(kind, ok, reason, message, now)
             driven.conditions[kind] = previous
         return previous
 
@@ -432,34 +412,3 @@ class ScalingController:
 
     def driven(self) -> list[tuple[str, str]]:
         return sorted(self._driven)
-
-
-def _condition(kind: str, ok: bool, reason: str, message: str, now: float) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "status": "True" if ok else "False",
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": rfc3339(now),
-    }
-
-
-async def _read(name: str, spec: MetricSpec, scaler: Scaler) -> TriggerReading:
-    try:
-        value = await scaler.read()
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # any failure of a source is a failed read, never a zero
-        return TriggerReading(name, spec, error=f"{type(exc).__name__}: {exc}")
-    activity = getattr(scaler, "activity_value", None)
-    return TriggerReading(name, spec, value=value, activity_value=activity)
-
-
-async def _close(scaler: Scaler) -> None:
-    try:
-        await scaler.close()
-    except Exception as exc:  # closing must not stop the controller
-        log.warning("closing a scaler failed: %s", exc)
-
-
-__all__ = ["ControllerStats", "NotFound", "ScalerFactory", "ScalingController"]
