@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -144,6 +145,7 @@ class MemoryCluster:
         self._watchers: dict[Kind, dict[_Watcher, None]] = {}
         self._events: dict[tuple[str, str, str], tuple[str, str]] = {}  # correlation -> ns, name
         self._closed = False
+        self._dry_run = False
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -167,6 +169,25 @@ class MemoryCluster:
             if selector is None or selector.matches(obj["metadata"].get("labels"))
         ]
         return items, str(self._version)
+
+    @property
+    def resource_version(self) -> str:
+        """The newest resourceVersion: every change up to it has been published."""
+        return str(self._version)
+
+    @contextmanager
+    def dry_run(self) -> Iterator[None]:
+        """Writes inside validate and return what they would store, but store and publish
+        nothing (the API server's `dryRun=All`).
+
+        The async methods never suspend, so `with cluster.dry_run(): await cluster.create(...)`
+        cannot interleave with another task's writes.
+        """
+        self._dry_run = True
+        try:
+            yield
+        finally:
+            self._dry_run = False
 
     @property
     def active_watches(self) -> int:
@@ -404,13 +425,13 @@ class MemoryCluster:
         if name in bucket:
             raise AlreadyExists(f'{kind} "{name}" already exists')
         _check_metadata(where, metadata, None)
-        self._version += 1
+        version = self._version + 1
         metadata.pop("deletionTimestamp", None)
         metadata.pop("deletionGracePeriodSeconds", None)
         metadata.update(
             name=name,
-            uid=str(uuid.uuid5(_UIDS, f"{kind}/{namespace}/{name}/{self._version}")),
-            resourceVersion=str(self._version),
+            uid=str(uuid.uuid5(_UIDS, f"{kind}/{namespace}/{name}/{version}")),
+            resourceVersion=str(version),
             generation=1,
             creationTimestamp=rfc3339(self._now()),
         )
@@ -420,8 +441,11 @@ class MemoryCluster:
             metadata.pop("namespace", None)
         stored = {"apiVersion": kind.api_version, "kind": kind.kind, **obj, "metadata": metadata}
         _default(kind, stored)
+        if self._dry_run:
+            return stored
+        self._version = version
         self._objects.setdefault(kind, {}).setdefault(namespace, {})[name] = stored
-        self._publish(kind, _Change(self._version, "ADDED", stored))
+        self._publish(kind, _Change(version, "ADDED", stored))
         return stored
 
     def _generated_name(self, kind: Kind, metadata: JSON, bucket: Mapping[str, JSON]) -> str:
@@ -466,16 +490,21 @@ class MemoryCluster:
             metadata["generation"] = old["metadata"].get("generation", 0) + 1
         if "deletionTimestamp" in metadata and not metadata.get("finalizers"):
             return self._remove(kind, {**new, "metadata": metadata})
-        self._version += 1
-        metadata["resourceVersion"] = str(self._version)
+        metadata["resourceVersion"] = str(self._version + 1)
         stored = {**new, "metadata": metadata}
+        if self._dry_run:
+            return stored
+        self._version += 1
         self._objects[kind][metadata.get("namespace", "")][metadata["name"]] = stored
         self._publish(kind, _Change(self._version, "MODIFIED", stored, old))
         return stored
 
     def _remove(self, kind: Kind, last: JSON) -> JSON:
+        version = str(self._version + 1)
+        gone = {**last, "metadata": {**last["metadata"], "resourceVersion": version}}
+        if self._dry_run:
+            return gone
         self._version += 1
-        gone = {**last, "metadata": {**last["metadata"], "resourceVersion": str(self._version)}}
         del self._objects[kind][gone["metadata"].get("namespace", "")][gone["metadata"]["name"]]
         self._publish(kind, _Change(self._version, "DELETED", gone))
         return gone
