@@ -21,6 +21,8 @@ _MODULES = (
     "scalers.gpu",
     "scalers.http",
     "scalers.kafka",
+    "scalers.nats_jetstream",
+    "scalers.postgresql",
     "scalers.prometheus",
     "scalers.rabbitmq",
     "scalers.redis",
