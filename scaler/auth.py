@@ -27,7 +27,7 @@ from kube.port import (
     NotFound,
     kind_for,
 )
-from scaler.api import ScaledObject, TriggerAuthenticationSpec
+from scaler.api import ScaledJob, ScaledObject, TriggerAuthenticationSpec
 from scalers.context import Secret
 
 FROM_ENV = "FromEnv"
@@ -99,12 +99,13 @@ async def _config_map_value(
 
 
 class ContainerEnv:
-    """The environment of the scale target's container, read from its pod template."""
+    """The environment of the workload's container: the scale target's pod template for a
+    ScaledObject, the job template for a ScaledJob."""
 
     def __init__(
         self,
         objects: ObjectSource,
-        so: ScaledObject,
+        so: ScaledObject | ScaledJob,
         fallback: Mapping[str, str] | None = None,
     ) -> None:
         self._objects = objects
@@ -113,7 +114,11 @@ class ContainerEnv:
         self._containers: list[dict[str, Any]] | None = None
 
     async def _load(self) -> list[dict[str, Any]]:
+        if self._containers is None and isinstance(self._so, ScaledJob):
+            pod = self._so.spec.job_target_ref.template.get("spec") or {}
+            self._containers = list(pod.get("containers") or [])
         if self._containers is None:
+            assert isinstance(self._so, ScaledObject)
             target = self._so.spec.scale_target_ref
             try:
                 kind = kind_for(target.api_version, target.kind)
@@ -127,7 +132,11 @@ class ContainerEnv:
     async def lookup(self, variable: str, container: str | None, where: str) -> str:
         namespace = self._so.metadata.namespace
         containers = await self._load()
-        chosen = container or self._so.spec.scale_target_ref.env_source_container_name
+        chosen = container or (
+            self._so.spec.env_source_container_name
+            if isinstance(self._so, ScaledJob)
+            else self._so.spec.scale_target_ref.env_source_container_name
+        )
         picked = [c for c in containers if c.get("name") == chosen] if chosen else containers[:1]
         for c in picked:
             for entry in c.get("env") or []:
@@ -162,12 +171,12 @@ class ContainerEnv:
                     continue  # envFrom sources that lack the key are skipped, as in Kubernetes
         if self._fallback is not None and variable in self._fallback:
             return self._fallback[variable]
-        target = self._so.spec.scale_target_ref.name
-        raise AuthError(f"{where}: no environment variable {variable!r} in {target}'s container")
+        owner = self._so.metadata.name
+        raise AuthError(f"{where}: no environment variable {variable!r} in {owner}'s container")
 
 
 async def resolve_auth(
-    so: ScaledObject,
+    so: ScaledObject | ScaledJob,
     index: int,
     objects: ObjectSource,
     process_env: Mapping[str, str] | None = None,

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
 from typing import Any, Literal, Protocol
@@ -85,7 +85,9 @@ _CONDITION_TEXT = {
 class JobScalerFactory(Protocol):
     """Builds the live metric source of one trigger of a ScaledJob (may resolve auth)."""
 
-    async def __call__(self, sj: ScaledJob, index: int, name: str, spec: MetricSpec) -> Scaler: ...
+    async def __call__(
+        self, sj: ScaledJob, index: int, name: str, spec: MetricSpec, /
+    ) -> Scaler: ...
 
 
 @dataclass
@@ -132,13 +134,22 @@ class ScaledJobController:
         clock: Clock,
         scalers: JobScalerFactory,
         namespace: str | None = None,
+        owns: Callable[[str, str], bool] = lambda namespace, name: True,
     ) -> None:
         self.cluster = cluster
         self.clock = clock
         self.scaler_factory = scalers
         self.namespace = namespace
         self.stats = JobControllerStats()
+        self._owns = owns
         self._driven: dict[Key, _Driven] = {}
+        self._seen: dict[Key, JSON] = {}  # every ScaledJob, driven here or not (shards)
+
+    async def set_ownership(self, owns: Callable[[str, str], bool]) -> None:
+        """Drive only the ScaledJobs `owns(namespace, name)` accepts; re-sort them now."""
+        self._owns = owns
+        for raw in list(self._seen.values()):
+            await self.upsert(raw)
 
     async def run(self) -> None:
         """List and watch ScaledJobs, keeping one polling task per object, until cancelled."""
@@ -149,8 +160,8 @@ class ScaledJobController:
                 SCALED_JOBS,
                 self.namespace,
                 self.upsert,
-                self.remove,
-                lambda: list(self._driven),
+                self.forget,
+                lambda: list(self._seen),
             )
         finally:
             await self.stop()
@@ -158,6 +169,10 @@ class ScaledJobController:
     async def upsert(self, raw: JSON) -> None:
         """Start driving `raw`, or restart on its new spec; an invalid object is reported."""
         key = key_of(raw)
+        self._seen[key] = raw
+        if not self._owns(*key):  # another shard's
+            await self.remove(key)
+            return
         old = self._driven.get(key)
         if (
             old is not None
@@ -204,7 +219,13 @@ class ScaledJobController:
             name=f"scaledjob/{key[0]}/{key[1]}",
         )
 
+    async def forget(self, key: Key) -> None:
+        """The ScaledJob is gone from the cluster."""
+        self._seen.pop(key, None)
+        await self.remove(key)
+
     async def remove(self, key: Key) -> None:
+        """Stop driving `key` (it stays known, for a later change of shards)."""
         driven = self._driven.pop(key, None)
         if driven is not None:
             await self._stop_driving(driven)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from kube.port import kind_for
-from scaler.api import ScaledObject
+from scaler.api import ScaledJob, ScaledObject
 from scaler.auth import ObjectSource, resolve_auth
 from scalers import registry
 from scalers.base import (
@@ -41,14 +41,16 @@ class LiveScalers:
         self.now = now
         self.resource_metrics = resource_metrics
 
-    async def __call__(self, so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler:
+    async def __call__(
+        self, so: ScaledObject | ScaledJob, index: int, name: str, spec: MetricSpec
+    ) -> Scaler:
         trigger = so.spec.triggers[index]
         metadata = registry.parse_metadata(trigger.type, trigger.metadata, trigger.metric_type)
         auth = await resolve_auth(
             so, index, self.objects, self.process_env, self.cluster_auth_namespace
         )
         selector = ""
-        if trigger.is_resource:
+        if trigger.is_resource and isinstance(so, ScaledObject):
             selector = await _selector_of(self.objects, so)
         context = ScalerContext(
             trigger_type=trigger.type,

@@ -32,7 +32,7 @@ async def run_operator(
         cluster_auth_namespace=settings.cluster_auth_namespace,
         now=clock.now,
     )
-    operator = Operator(cluster, clock, scalers, settings)
+    operator = Operator(cluster, clock, scalers, settings, job_scalers=scalers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,6 +14,7 @@ from ebbflow.settings import OperatorSettings
 from kube.port import Cluster
 from scaler.clock import Clock
 from scaler.controller import ScalerFactory, ScalingController
+from scaler.jobs import JobScalerFactory, ScaledJobController
 
 log = logging.getLogger("ebbflow.operator")
 
@@ -31,6 +32,7 @@ class Operator:
         clock: Clock,
         scalers: ScalerFactory,
         settings: OperatorSettings,
+        job_scalers: JobScalerFactory | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = OperatorMetrics()
@@ -41,6 +43,14 @@ class Operator:
             namespace=settings.watch_namespace,
             observer=self.metrics,
             owns=_nothing,
+        )
+        # ScaledJobs share the shards: a ScaledJob is driven by the leader of its shard
+        self.jobs = (
+            ScaledJobController(
+                cluster, clock, job_scalers, namespace=settings.watch_namespace, owns=_nothing
+            )
+            if job_scalers is not None
+            else None
         )
         self.leases = ShardLeases(
             cluster,
@@ -59,7 +69,10 @@ class Operator:
 
     async def _shards_changed(self, led: frozenset[int]) -> None:
         log.info("leading shards %s", sorted(led), extra={"shards": sorted(led)})
-        await self.controller.set_ownership(self.leases.owns if led else _nothing)
+        owns = self.leases.owns if led else _nothing
+        await self.controller.set_ownership(owns)
+        if self.jobs is not None:
+            await self.jobs.set_ownership(owns)
 
     def ready(self) -> bool:
         return self.controller.listed
@@ -71,10 +84,10 @@ class Operator:
             runner, self.port = await start_health_server(
                 app, self.settings.metrics_host, self.settings.metrics_port
             )
-        tasks = [
-            asyncio.create_task(self.controller.run(), name="scaling-controller"),
-            asyncio.create_task(self.leases.run(), name="leases"),
-        ]
+        tasks = [asyncio.create_task(self.controller.run(), name="scaling-controller")]
+        if self.jobs is not None:
+            tasks.append(asyncio.create_task(self.jobs.run(), name="scaledjob-controller"))
+        tasks.append(asyncio.create_task(self.leases.run(), name="leases"))
         waiter = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -14,7 +14,7 @@ from ebbflow.operator.run import Operator
 from ebbflow.operator.shards import shard_of
 from ebbflow.settings import OperatorSettings
 from kube.memory import MemoryCluster
-from kube.port import DEPLOYMENTS, SCALED_OBJECTS, ServerError
+from kube.port import DEPLOYMENTS, JOBS, SCALED_JOBS, SCALED_OBJECTS, ServerError
 from scaler.api import ScaledObject
 from scaler.clock import VirtualClock
 from scalers.base import MetricSpec, Scaler
@@ -238,3 +238,52 @@ async def test_metrics_and_health_endpoints_over_http() -> None:
 def test_shard_of_is_stable(a: str, b: str) -> None:
     assert shard_of(b, a, 8) == shard_of(b, a, 8)
     assert 0 <= shard_of(b, a, 8) < 8
+
+
+async def test_scaled_jobs_run_under_the_same_lease() -> None:
+    clock = VirtualClock(start=1_000_000)
+    cluster = MemoryCluster(now=clock.now)
+    await cluster.create(
+        SCALED_JOBS,
+        {
+            "apiVersion": "ebbflow.io/v1alpha1",
+            "kind": "ScaledJob",
+            "metadata": {"name": "batch", "namespace": "apps"},
+            "spec": {
+                "pollingInterval": 5,
+                "maxReplicaCount": 10,
+                "jobTargetRef": {
+                    "template": {"spec": {"containers": [{"name": "work", "image": "work"}]}}
+                },
+                "triggers": [
+                    {
+                        "type": "kafka",
+                        "name": "lag",
+                        "metadata": {
+                            "bootstrapServers": "k:9092",
+                            "consumerGroup": "batch",
+                            "lagThreshold": "1",
+                        },
+                    }
+                ],
+            },
+        },
+    )
+
+    async def jobs_factory(sj: Any, index: int, name: str, spec: MetricSpec) -> Scaler:
+        return Constant(spec, 3)
+
+    leader = Operator(cluster, clock, constant(0), settings("leader"), job_scalers=jobs_factory)
+    standby = Operator(cluster, clock, constant(0), settings("standby"), job_scalers=jobs_factory)
+    stops = [asyncio.Event(), asyncio.Event()]
+    runs = [asyncio.create_task(leader.run(stops[0], serve_http=False))]
+    await clock.run_until(clock.now() + 1)
+    runs.append(asyncio.create_task(standby.run(stops[1], serve_http=False)))
+    await clock.run_until(clock.now() + 30)
+    jobs, _ = await cluster.list(JOBS, "apps")
+    assert len(jobs) == 3  # queue 3, one job per message, created once: by the leader alone
+    assert standby.jobs is not None and standby.jobs.stats.polls == 0
+    for stop, run in zip(stops, runs, strict=True):
+        stop.set()
+        await clock.run_until(clock.now() + 1)
+        await run
