@@ -10,6 +10,7 @@ cluster; only the ports differ.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -117,6 +118,12 @@ def _everything(namespace: str, name: str) -> bool:
     return True
 
 
+def _spread(key: tuple[str, str], interval: float) -> float:
+    """A stable offset in [0, interval) for `key` (the same on every replica and restart)."""
+    digest = hashlib.blake2b(f"{key[0]}/{key[1]}".encode(), digest_size=4).digest()
+    return interval * int.from_bytes(digest, "big") / 2**32
+
+
 @dataclass
 class _Driven:
     """What the controller keeps per ScaledObject."""
@@ -143,6 +150,7 @@ class ScalingController:
         namespace: str | None = None,
         observer: ControllerObserver | None = None,
         owns: Callable[[str, str], bool] = _everything,
+        stagger: bool = False,
     ) -> None:
         self.cluster = cluster
         self.clock = clock
@@ -151,6 +159,8 @@ class ScalingController:
         self.observer: ControllerObserver = observer or _Quiet()
         self.stats = ControllerStats()
         self._owns = owns
+        self.stagger = stagger
+        self._resorting = False
         self._driven: dict[tuple[str, str], _Driven] = {}
         self._seen: dict[tuple[str, str], dict[str, Any]] = {}  # every object, driven or not
         self.listed = False  # the first list is done: the operator is ready
@@ -158,8 +168,12 @@ class ScalingController:
     async def set_ownership(self, owns: Callable[[str, str], bool]) -> None:
         """Drive only the objects `owns(namespace, name)` accepts (shards); re-sort them now."""
         self._owns = owns
-        for raw in list(self._seen.values()):
-            await self.upsert(raw)
+        self._resorting = True  # a shard change starts many objects at once: spread them
+        try:
+            for raw in list(self._seen.values()):
+                await self.upsert(raw)
+        finally:
+            self._resorting = False
 
     # --- watching ScaledObjects ---------------------------------------------------------
 
@@ -220,8 +234,12 @@ class ScalingController:
             )
             driven = _Driven(so, raw, scalers, state=state)
             self._driven[key] = driven
+            # objects started together (first list, a change of shards) would all poll in
+            # the same instant, every interval: spread them (a new object polls at once)
+            bulk = not self.listed or self._resorting
+            delay = _spread(key, so.spec.polling_interval) if self.stagger and bulk else 0
             driven.task = asyncio.get_running_loop().create_task(
-                self._drive(key), name=f"scaledobject/{key[0]}/{key[1]}"
+                self._drive(key, delay), name=f"scaledobject/{key[0]}/{key[1]}"
             )
         else:
             old = driven.scalers
@@ -269,10 +287,12 @@ class ScalingController:
 
     # --- polling ------------------------------------------------------------------------
 
-    async def _drive(self, key: tuple[str, str]) -> None:
+    async def _drive(self, key: tuple[str, str], delay: float = 0.0) -> None:
         """Poll forever; an exception is logged, counted and retried with backoff."""
         failures = 0
-        due = self.clock.now()
+        due = self.clock.now() + delay
+        if delay:
+            await self.clock.sleep(delay)
         while True:
             driven = self._driven.get(key)
             if driven is None:

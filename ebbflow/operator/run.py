@@ -43,6 +43,7 @@ class Operator:
             namespace=settings.watch_namespace,
             observer=self.metrics,
             owns=_nothing,
+            stagger=True,
         )
         # ScaledJobs share the shards: a ScaledJob is driven by the leader of its shard
         self.jobs = (
