@@ -209,11 +209,13 @@ async def test_throttling_server_errors_and_conflicts_lose_no_update(
     metric = Metric(45)
     operator, stop, task = await start(client, metric)
     await replicas_become(cluster, "feed", 5)
-    running.faults.http_status("/apis/apps/v1/namespaces/default/deployments/feed/scale", 409)
+    running.faults.http_status(
+        "/apis/apps/v1/namespaces/default/deployments/feed/scale", 409, times=3
+    )  # a conflict storm: three polls in a row lose the race, the update still lands
     metric.value = 95
     await replicas_become(cluster, "feed", 10)
     await finish(stop, task)
-    assert sum(operator.controller.stats.errors.values()) >= 1  # the 409 failed one poll
+    assert sum(operator.controller.stats.errors.values()) >= 3  # each 409 failed one poll
 
 
 async def test_dropped_and_expired_watches_are_resumed(

@@ -5,7 +5,7 @@ through one `Pools` (one client per server, as in the operator). The baseline, i
 run, is one trigger reading the same server one read after another. Prints JSON.
 Servers: Redis, PostgreSQL, RabbitMQ and NATS at their standard loopback ports (as on the
 development machines); Prometheus and tansu are started here, as the tests start them.
-Run: .venv/bin/python bench/scalers.py [--triggers 1000] [--seconds 5]
+Run: .venv/bin/python bench/scaler_reads.py [--triggers 1000] [--seconds 5]
 """
 
 from __future__ import annotations
