@@ -10,10 +10,10 @@ import csv
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from forecasting.series import parse_time
 from scaler.behavior import Sample
 from scaler.decision import ScalingState
 from scaler.replay import SeriesRow
@@ -108,13 +108,8 @@ def load_history(path: Path | None, last_active_ago: float | None) -> ScalingSta
 
 
 def _time(cell: str, where: str) -> float:
-    text = cell.strip()
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_time(cell)
     except ValueError:
         raise InputError(
             f"{where}: must be seconds or an ISO-8601 time, got {json.dumps(cell)}"

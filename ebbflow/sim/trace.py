@@ -7,24 +7,13 @@ import csv
 import itertools
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+
+from forecasting.series import parse_time
 
 
 class TraceError(ValueError):
     """A trace file that cannot be used; the message names the file and line."""
-
-
-def _parse_time(text: str) -> float:
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:  # NAB timestamps are naive; read them as UTC
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
 
 
 @dataclass(frozen=True)
@@ -71,7 +60,7 @@ def load_trace(
     values: list[float] = []
     for line, row in enumerate(reader, start=2):
         try:
-            when = _parse_time(row[time_key] or "")
+            when = parse_time(row[time_key] or "")
         except ValueError:
             raise TraceError(
                 f"{path}:line {line}: {time_key}: not a time: {row[time_key]!r}"

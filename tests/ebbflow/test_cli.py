@@ -273,3 +273,29 @@ def test_console_script_runs_as_installed() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["steps"][0]["currentReplicas"] == 0
+
+
+def test_forecast_backtest_json_contract(tmp_path: Path) -> None:
+    import math
+
+    rows = ["ts,value"] + [
+        f"{1_700_000_000 + 3600 * i},{100 + 50 * math.sin(2 * math.pi * i / 24) + (i % 5)}"
+        for i in range(24 * 14)
+    ]
+    trace = write(tmp_path, "hourly.csv", "\n".join(rows) + "\n")
+    result = runner.invoke(app, ["forecast", "backtest", "--trace", str(trace), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {"model", "period", "horizonSteps", "metrics", "baseline", "fitSeconds"}
+    assert set(data["metrics"]) == {"mase", "smape", "thetaU", "thetaO", "tauU", "tauO"}
+    assert data["baseline"]["model"] == "seasonal_naive"
+    assert data["period"] == [24]
+    assert data["horizonSteps"] == 1  # one hour of hourly steps
+    assert data["metrics"]["mase"] <= data["baseline"]["mase"] * 1.2
+
+
+def test_forecast_backtest_bad_trace_names_file_and_line(tmp_path: Path) -> None:
+    trace = write(tmp_path, "bad.csv", "ts,value\n1,2\n2,oops\n")
+    result = runner.invoke(app, ["forecast", "backtest", "--trace", str(trace)])
+    assert result.exit_code == 1
+    assert f"{trace}:line 3" in " ".join(result.output.split())
