@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the servers the tests start
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "integration")]  # the tests' servers
 
 from scalers.base import Scaler, TriggerContext  # noqa: E402
 from scalers.context import ScalerContext, Secret  # noqa: E402

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.integration.ports import free_port
 
 READY_SECONDS = 30.0
 STEP_SECONDS = 15
@@ -56,12 +57,6 @@ def openmetrics(series: Sequence[Series], end: int, history_seconds: int) -> str
                 lines.append(f"{name}{{{labels}}} {_sample(s.value(age))} {end - age}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -103,7 +98,7 @@ def running_prometheus(
     config = workdir / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1h\n")  # nothing to scrape: history only
     log = workdir / "prometheus.log"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -34,6 +34,7 @@ from scalers.base import BadMetric, MetricSpec, ScalerError, SourceUnreachable, 
 from scalers.context import ScalerContext, Secret
 from scalers.kafka import KafkaScaler
 from scalers.pools import CircuitOpen, Pools
+from tests.integration.ports import free_port
 
 
 @dataclass
@@ -53,12 +54,6 @@ class Tansu:
         """Die as a crashed broker does (SIGTERM waits ~5 s for connected clients)."""
         self.process.kill()
         self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_tansu(log: Path) -> Tansu:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import math
-import socket
 import ssl
 import subprocess
 import time
@@ -32,6 +31,7 @@ from scalers.base import (
 from scalers.context import ScalerContext, Secret
 from scalers.pools import CircuitOpen, Pools
 from scalers.registry import build_scaler, parse_metadata
+from tests.integration.ports import free_port
 from tests.integration.prometheus_server import Series, running_prometheus
 
 END = int(time.time())
@@ -161,7 +161,7 @@ async def test_bad_query_names_the_status_and_prometheus_reason(
 
 
 async def test_server_down_is_unreachable_then_the_circuit_opens(pools: Pools) -> None:
-    down = f"http://127.0.0.1:{_closed_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     scaler = prometheus_scaler(pools, query(down, "up"))
     with pytest.raises(SourceUnreachable) as first:
         await scaler.read()
@@ -200,12 +200,6 @@ async def test_replica_count_from_the_decision(prometheus: str, pools: Pools) ->
     decision = decide(so, 0, [TriggerReading(name, spec, value=value)], ScalingState(), 0.0)
     assert spec.metric_type is MetricType.AVERAGE_VALUE
     assert (value, decision.desired_replicas) == (42.0, 5)  # ceil(42 / 10), from zero
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])  # closed again on return: nothing listens there
 
 
 # --- what we send: a small server that records requests ---------------------------------------

@@ -36,6 +36,7 @@ from scalers.context import ScalerContext, Secret
 from scalers.pools import CircuitOpen, Pools
 from scalers.rabbitmq import Mode, QueueStats, combined, mode_value
 from scalers.registry import build_scaler, parse_metadata
+from tests.integration.ports import free_port
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 MANAGEMENT = "http://127.0.0.1:15672"
@@ -59,14 +60,6 @@ def reader(
     spec = meta.metric_spec(TriggerContext(index=0))
     context = ScalerContext(trigger_type, meta, spec, pools, auth=auth or {}, timeout=3.0)
     return build_scaler(context)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 async def value_when(scaler: Scaler, expected: float) -> float:
@@ -411,7 +404,7 @@ def nats_with_login(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     binary = shutil.which("nats-server") or shutil.which("/usr/sbin/nats-server")
     if binary is None:
         pytest.skip("nats-server is not installed")
-    port, password = closed_port(), f"pw-{uuid.uuid4().hex}"
+    port, password = free_port(), f"pw-{uuid.uuid4().hex}"
     server = subprocess.Popen(
         [binary, "-a", "127.0.0.1", "-p", str(port), "--user", "keda", "--pass", password,
          "-js", "-sd", str(tmp_path)],
@@ -463,7 +456,7 @@ async def test_nats_login_from_authentication_and_a_refused_one(
 
 
 def dead_endpoints() -> Iterator[tuple[str, str, dict[str, str]]]:
-    port = closed_port()
+    port = free_port()
     yield "rabbitmq", "amqp", {"host": f"amqp://guest:guest@127.0.0.1:{port}/", "queueName": "q"}
     yield "rabbitmq", "http", {"host": f"http://127.0.0.1:{port}/", "queueName": "q"}
     yield "redis", "redis", {"address": f"127.0.0.1:{port}", "listName": "l"}
