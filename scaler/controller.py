@@ -137,6 +137,7 @@ class _Driven:
     last_flags: dict[str, bool] | None = None
     written_active: float | None = None
     conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    original: int | None = None  # the target's replicas before it was first scaled
 
 
 class ScalingController:
@@ -233,6 +234,8 @@ class ScalingController:
                 created=parse_rfc3339(raw["metadata"].get("creationTimestamp")),
             )
             driven = _Driven(so, raw, scalers, state=state)
+            original = status.get("originalReplicaCount")
+            driven.original = original if isinstance(original, int) else None
             self._driven[key] = driven
             # objects started together (first list, a change of shards) would all poll in
             # the same instant, every interval: spread them (a new object polls at once)
@@ -260,10 +263,36 @@ class ScalingController:
             await asyncio.gather(driven.task, return_exceptions=True)
         for _, _, scaler in driven.scalers:
             await close_scaler(scaler)
+        if forget:
+            await self._restore(driven)
+
+    async def _restore(self, driven: _Driven) -> None:
+        """KEDA's advanced.restoreToOriginalReplicaCount: a deleted ScaledObject hands its
+        target back at the count it had before it was first scaled."""
+        so = driven.so
+        if not (so.spec.advanced and so.spec.advanced.restore_to_original_replica_count):
+            return
+        if driven.original is None:
+            return
+        target = so.spec.scale_target_ref
+        try:
+            kind = kind_for(target.api_version, target.kind)
+            await self.cluster.patch_scale(
+                kind, target.name, so.metadata.namespace, driven.original
+            )
+        except ClusterError as exc:
+            log.warning(
+                "could not restore %s/%s to %d replicas: %s",
+                so.metadata.namespace,
+                target.name,
+                driven.original,
+                exc,
+            )
 
     async def stop(self) -> None:
+        """Stop driving everything (shutdown): objects are not deleted, nothing is restored."""
         for key in list(self._driven):
-            await self.remove(key)
+            await self.remove(key, forget=False)
 
     async def _reject(
         self, key: tuple[str, str], raw: dict[str, Any], exc: ValidationError
@@ -328,6 +357,8 @@ class ScalingController:
         target = so.spec.scale_target_ref
         kind = kind_for(target.api_version, target.kind)
         scale = await self.cluster.get_scale(kind, target.name, namespace)
+        if driven.original is None:
+            driven.original = scale.replicas
         readings = [await read_trigger(name, spec, scaler) for name, spec, scaler in driven.scalers]
         now = self.clock.now()
         decision = decide(so, scale.replicas, readings, driven.state, now)
@@ -396,6 +427,8 @@ class ScalingController:
         }
         if so.paused_replicas is not None:
             core["pausedReplicaCount"] = so.paused_replicas
+        if driven.original is not None:
+            core["originalReplicaCount"] = driven.original
         last_active = decision.state.last_active
         stale = last_active is not None and (
             driven.written_active is None or last_active - driven.written_active >= ACTIVE_REFRESH

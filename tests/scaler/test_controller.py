@@ -244,3 +244,36 @@ async def test_spec_change_is_picked_up_and_delete_stops_driving(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_deleted_object_restores_the_original_count_when_asked(
+    world: tuple[MemoryCluster, VirtualClock],
+) -> None:
+    cluster, clock = world
+    await cluster.create(DEPLOYMENTS, deployment("restore", 3))
+    await cluster.create(DEPLOYMENTS, deployment("keep", 3))
+    await cluster.create(
+        SCALED_OBJECTS, so_manifest("restore", advanced={"restoreToOriginalReplicaCount": True})
+    )
+    await cluster.create(SCALED_OBJECTS, so_manifest("keep"))
+
+    async def factory(so: ScaledObject, index: int, name: str, spec: MetricSpec) -> Scaler:
+        return ScriptedScaler(spec, lambda t: 90.0)
+
+    controller = ScalingController(cluster, clock, factory)
+    task = asyncio.create_task(controller.run())
+    try:
+        await clock.run_until(clock.now() + 60)
+        assert (await cluster.get_scale(DEPLOYMENTS, "restore", "work")).replicas == 9
+        status = (await cluster.get(SCALED_OBJECTS, "restore", "work"))["status"]
+        assert status["originalReplicaCount"] == 3
+        for name in ("restore", "keep"):
+            await cluster.delete(SCALED_OBJECTS, name, "work")
+        await clock.run_until(clock.now() + 5)
+        assert (await cluster.get_scale(DEPLOYMENTS, "restore", "work")).replicas == 3
+        assert (await cluster.get_scale(DEPLOYMENTS, "keep", "work")).replicas == 9
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    # shutting down is not deleting: nothing was restored by the cancel above
+    assert (await cluster.get_scale(DEPLOYMENTS, "keep", "work")).replicas == 9
