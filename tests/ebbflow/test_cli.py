@@ -299,3 +299,23 @@ def test_forecast_backtest_bad_trace_names_file_and_line(tmp_path: Path) -> None
     result = runner.invoke(app, ["forecast", "backtest", "--trace", str(trace)])
     assert result.exit_code == 1
     assert f"{trace}:line 3" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shards", "0"], "--shards: Input should be greater than or equal to 1"),
+        (["--bogus", "1"], "unknown option --bogus; see `ebbflow operator --help`"),
+        (
+            ["--lease-duration=5", "--renew-deadline", "9"],
+            "retryPeriod < renewDeadline < leaseDuration",
+        ),
+        (["--shards"], "--shards needs a value"),
+    ],
+)
+def test_operator_settings_flags_are_checked_before_connecting(
+    args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["operator", *args])
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())

@@ -1,0 +1,1 @@
+"""The subcommands of `ebbflow`, one module per group."""

@@ -1,0 +1,93 @@
+"""`ebbflow simulate`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ebbflow.commands.common import Output, err, fail, out, print_json
+from ebbflow.examples import DEFAULT_SCENARIO, bundled
+from scaler.manifests import ManifestError
+
+
+def simulate(
+    scenario: Annotated[
+        Path | None,
+        typer.Argument(help="Scenario YAML (default: the bundled HTTP service on NYC taxi data)."),
+    ] = None,
+    output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Override the scenario's duration: 3600, 90m, 2d.")
+    ] = None,
+) -> None:
+    """Replay a scenario's real traces against the real controllers, in virtual time.
+
+    Reports per workload and in total: replica-hours, savings against a static deployment
+    sized for the trace's peak, SLO violation seconds, max backlog, scale events and time
+    spent at zero. The same scenario and seed give byte-identical JSON.
+    """
+    import asyncio
+
+    from ebbflow.sim.runner import result_json
+    from ebbflow.sim.runner import simulate as run_simulation
+    from ebbflow.sim.scenario import load_scenario, parse_duration
+
+    path = scenario or bundled(DEFAULT_SCENARIO)
+    try:
+        loaded = load_scenario(path)
+    except ManifestError as exc:
+        raise fail(str(exc)) from None
+    if duration is not None:
+        try:
+            loaded.duration = parse_duration(duration)
+        except ValueError as exc:
+            raise fail(f"--duration: {exc}, got {duration!r}") from None
+    show_progress = output is Output.table and out.is_terminal
+    if show_progress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn(f"simulating {loaded.spec.name}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} simulated hours"),
+            TimeRemainingColumn(),
+            console=err,
+        ) as bar:
+            task = bar.add_task("sim", total=loaded.duration / 3600)
+            result = asyncio.run(
+                run_simulation(
+                    loaded, seed, lambda done, _total: bar.update(task, completed=done / 3600)
+                )
+            )
+    else:
+        result = asyncio.run(run_simulation(loaded, seed))
+    data = result_json(result)
+    if output is Output.json:
+        print_json(data)
+        return
+    title = f"{data['scenario']}: {data['durationSeconds'] / 86400:g} days, seed {data['seed']}"
+    table = Table(title=title)
+    table.add_column("")
+    columns = [(w["name"], w) for w in data["workloads"]]
+    if len(columns) > 1:
+        columns.append(("total", data["total"]))
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    metrics: list[tuple[str, Any]] = [
+        ("replica-hours", lambda w: f"{w['replicaHours']:.1f}"),
+        ("static for peak, replica-hours", lambda w: f"{w['baseline']['replicaHours']:.1f}"),
+        ("savings", lambda w: f"{w['savingsPercent']:.1f}%"),
+        ("SLO violation seconds", lambda w: str(w["sloViolationSeconds"])),
+        ("max backlog", lambda w: f"{w['maxBacklog']:.0f}"),
+        ("scale events", lambda w: str(w["scaleEvents"])),
+        ("seconds at zero", lambda w: str(w["secondsAtZero"])),
+    ]
+    for label, show in metrics:
+        table.add_row(label, *(show(w) for _, w in columns))
+    out.print(table)
+    if data["controllerErrors"]:
+        err.print(f"[yellow]controller errors: {data['controllerErrors']}[/yellow]")
