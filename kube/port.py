@@ -55,6 +55,8 @@ CLUSTER_TRIGGER_AUTHENTICATIONS = Kind(
     namespaced=False,
 )
 LEASES = Kind("coordination.k8s.io", "v1", "Lease", "leases")
+# metrics-server's resource metrics (metrics.k8s.io), read by the cpu and memory triggers
+POD_METRICS = Kind("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
 SECRETS = Kind("", "v1", "Secret", "secrets")
 CONFIG_MAPS = Kind("", "v1", "ConfigMap", "configmaps")
 POD_DISRUPTION_BUDGETS = Kind("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets")
@@ -77,6 +79,7 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
     SECRETS,
     CONFIG_MAPS,
     LEASES,
+    POD_METRICS,
     POD_DISRUPTION_BUDGETS,
     NODE_POOLS,
     NODE_CLAIMS,

@@ -10,6 +10,7 @@ from ebbflow.logs import configure
 from ebbflow.operator.run import Operator
 from ebbflow.settings import OperatorSettings
 from kube.client import KubeClient
+from kube.metrics import ClusterResourceMetrics
 from scaler.clock import RealClock
 from scaler.sources import LiveScalers
 from scalers.pools import Pools
@@ -31,6 +32,7 @@ async def run_operator(
         settings.read_timeout,
         cluster_auth_namespace=settings.cluster_auth_namespace,
         now=clock.now,
+        resource_metrics=ClusterResourceMetrics(cluster),
     )
     operator = Operator(cluster, clock, scalers, settings, job_scalers=scalers)
     stop = asyncio.Event()
