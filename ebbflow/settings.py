@@ -42,6 +42,12 @@ class OperatorSettings(BaseSettings):
     metrics_host: str = Field(default="0.0.0.0", description="Address of /metrics, /healthz.")
     metrics_port: int = Field(default=8080, ge=0, le=65535, description="Port of /metrics.")
     read_timeout: float = Field(default=3.0, gt=0, description="Seconds per metric read.")
+    interceptor_urls: str = Field(
+        default="",
+        description="Comma-separated admin URLs of the HTTP interceptors (/queue is read from "
+        "each and summed); when set, HTTPScaledObjects are driven and POST "
+        "/interceptor/activate is served on the metrics port.",
+    )
     circuit_open_seconds: float = Field(
         default=30.0, ge=0, description="Seconds a failed source is not retried."
     )
@@ -57,4 +63,12 @@ class OperatorSettings(BaseSettings):
             raise ValueError("need retryPeriod < renewDeadline < leaseDuration")
         if self.ordinal >= self.replicas:
             raise ValueError(f"ordinal ({self.ordinal}) must be below replicas ({self.replicas})")
+        for url in self.interceptor_admin_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"interceptorUrls: {url!r} must start with http:// or https://")
         return self
+
+    @property
+    def interceptor_admin_urls(self) -> list[str]:
+        """`interceptor_urls` as a list (empty: no interceptor, HTTPScaledObjects not driven)."""
+        return [u.strip() for u in self.interceptor_urls.split(",") if u.strip()]

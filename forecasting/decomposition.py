@@ -11,6 +11,7 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.forecasting.stl import STLForecast
 from statsmodels.tsa.seasonal import MSTL
 
+from forecasting.errors import ModelError
 from forecasting.forecast import Fitted, Forecast, ModelSpec
 from forecasting.series import FloatArray, Series
 from forecasting.smoothing import FittedStatsmodels, fit_damped_ets, quiet_fit
@@ -52,6 +53,10 @@ class Mstl:
     def fit(self, history: Series) -> Fitted:
         if not self.spec.periods:
             return fit_damped_ets(history.values, self.spec.z, "mstl")
+        # statsmodels' MSTL silently drops a period of half the history or more
+        longest = self.spec.periods[-1]
+        if len(history) <= 2 * longest:
+            raise ModelError(f"mstl: needs {2 * longest + 1} values, got {len(history)}")
         decomposition = quiet_fit(
             "mstl",
             MSTL(

@@ -44,6 +44,8 @@ STATEFULSETS = Kind("apps", "v1", "StatefulSet", "statefulsets", scalable=True)
 JOBS = Kind("batch", "v1", "Job", "jobs")
 SCALED_OBJECTS = Kind("ebbflow.io", "v1alpha1", "ScaledObject", "scaledobjects")
 SCALED_JOBS = Kind("ebbflow.io", "v1alpha1", "ScaledJob", "scaledjobs")
+# the KEDA HTTP add-on's http.keda.sh/v1alpha1 shape, under our group
+HTTP_SCALED_OBJECTS = Kind("ebbflow.io", "v1alpha1", "HTTPScaledObject", "httpscaledobjects")
 TRIGGER_AUTHENTICATIONS = Kind(
     "ebbflow.io", "v1alpha1", "TriggerAuthentication", "triggerauthentications"
 )
@@ -59,6 +61,8 @@ LEASES = Kind("coordination.k8s.io", "v1", "Lease", "leases")
 POD_METRICS = Kind("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
 SECRETS = Kind("", "v1", "Secret", "secrets")
 CONFIG_MAPS = Kind("", "v1", "ConfigMap", "configmaps")
+SERVICES = Kind("", "v1", "Service", "services")
+ENDPOINTS = Kind("", "v1", "Endpoints", "endpoints")  # the interceptor's readiness source
 POD_DISRUPTION_BUDGETS = Kind("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets")
 # Karpenter's karpenter.sh/v1 shapes, under our group at the same version.
 NODE_POOLS = Kind("ebbflow.io", "v1", "NodePool", "nodepools", namespaced=False)
@@ -74,10 +78,13 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
     JOBS,
     SCALED_OBJECTS,
     SCALED_JOBS,
+    HTTP_SCALED_OBJECTS,
     TRIGGER_AUTHENTICATIONS,
     CLUSTER_TRIGGER_AUTHENTICATIONS,
     SECRETS,
     CONFIG_MAPS,
+    SERVICES,
+    ENDPOINTS,
     LEASES,
     POD_METRICS,
     POD_DISRUPTION_BUDGETS,
@@ -86,7 +93,11 @@ BUILTIN_KINDS: tuple[Kind, ...] = (
 )
 
 # Groups whose manifests we accept as ours, field for field (DESIGN: compatible by shape).
-GROUP_ALIASES: Mapping[str, str] = {"keda.sh": "ebbflow.io", "karpenter.sh": "ebbflow.io"}
+GROUP_ALIASES: Mapping[str, str] = {
+    "keda.sh": "ebbflow.io",
+    "karpenter.sh": "ebbflow.io",
+    "http.keda.sh": "ebbflow.io",
+}
 
 
 def kind_for(api_version: str, kind: str) -> Kind:

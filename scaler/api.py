@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from scaler.formula import Formula, FormulaError
+from scaler.predictive_spec import PREDICTIVE_ANNOTATION, PredictiveSpec, annotation_flag
 from scalers.base import MetricType, field_error
 
 KEDA_GROUP = "keda.sh"
@@ -218,6 +219,7 @@ class ScaledObjectSpec(KubeModel):
     fallback: Fallback | None = None
     advanced: Advanced | None = None
     triggers: list[Trigger] = Field(min_length=1)
+    predictive: PredictiveSpec | None = None  # ebbflow's: scaler/predictive_spec.py
 
     @model_validator(mode="after")
     def _keda_cross_field_rules(self) -> ScaledObjectSpec:
@@ -251,6 +253,10 @@ class ScaledObjectSpec(KubeModel):
             )
         self._check_modifiers()
         self._check_fallback(external)
+        wanted = self.predictive.trigger if self.predictive else None
+        names = [t.name or str(i) for i, t in enumerate(self.triggers)]
+        if wanted is not None and wanted not in names:
+            raise field_error(("predictive", "trigger"), "no trigger by that name", wanted)
         return self
 
     def _check_modifiers(self) -> None:
@@ -345,7 +351,24 @@ class ScaledObject(KubeModel):
             raise field_error(
                 ("metadata", "annotations", PAUSED_ANNOTATION), "must be true or false", flag
             )
+        try:
+            annotation_flag(annotations)
+        except ValueError as exc:
+            raise field_error(
+                ("metadata", "annotations", PREDICTIVE_ANNOTATION),
+                str(exc),
+                annotations[PREDICTIVE_ANNOTATION],
+            ) from None
         return self
+
+    @property
+    def predictive(self) -> PredictiveSpec | None:
+        """The predictive policy in force: spec.predictive when enabled, else the defaults when
+        the ebbflow.io/predictive annotation is "true"; None for a purely reactive object."""
+        spec = self.spec.predictive
+        if spec is not None:
+            return spec if spec.enabled else None
+        return PredictiveSpec() if annotation_flag(self.metadata.annotations) else None
 
     @property
     def paused_replicas(self) -> int | None:

@@ -41,6 +41,7 @@ from scaler.loops import (
     watch_objects,
 )
 from scaler.manifests import issues_from, validation_context
+from scaler.predictive import Predictor, PredictorFactory, predictive_condition, with_prediction
 from scaler.triggers import trigger_specs
 from scalers.base import MetricSpec, Scaler
 
@@ -138,10 +139,30 @@ class _Driven:
     written_active: float | None = None
     conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
     original: int | None = None  # the target's replicas before it was first scaled
+    predictor: Predictor | None = None  # spec.predictive: the forecast and its refit task
+    predictive: dict[str, Any] | None = None  # the Predictive condition
+    written_predictive: dict[str, Any] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # a pushed activation
 
 
 class ScalingController:
     """Drives every ScaledObject in `namespace` (or all namespaces)."""
+
+    # hooks for controllers of kinds that become a ScaledObject (scaler/http_scaling.py)
+    kind: Kind = SCALED_OBJECTS
+    wakeable = False  # True: `wake` cuts a polling interval short
+
+    def parse(self, raw: dict[str, Any]) -> ScaledObject:
+        """The ScaledObject that `raw` (an object of `kind`) asks for; raises ValidationError."""
+        return ScaledObject.model_validate(raw, context=validation_context())
+
+    def wake(self, namespace: str, name: str) -> bool:
+        """Poll namespace/name now rather than at its next interval (with `wakeable`)."""
+        driven = self._driven.get((namespace, name))
+        if driven is None:
+            return False
+        driven.wake.set()
+        return True
 
     def __init__(
         self,
@@ -152,6 +173,7 @@ class ScalingController:
         observer: ControllerObserver | None = None,
         owns: Callable[[str, str], bool] = _everything,
         stagger: bool = False,
+        predictors: PredictorFactory | None = None,
     ) -> None:
         self.cluster = cluster
         self.clock = clock
@@ -161,6 +183,7 @@ class ScalingController:
         self.stats = ControllerStats()
         self._owns = owns
         self.stagger = stagger
+        self.predictors = predictors  # None: spec.predictive is ignored (reactive only)
         self._resorting = False
         self._driven: dict[tuple[str, str], _Driven] = {}
         self._seen: dict[tuple[str, str], dict[str, Any]] = {}  # every object, driven or not
@@ -185,7 +208,7 @@ class ScalingController:
             await watch_objects(
                 self.cluster,
                 self.clock,
-                SCALED_OBJECTS,
+                self.kind,
                 self.namespace,
                 self.upsert,
                 self.remove,
@@ -215,7 +238,7 @@ class ScalingController:
             driven.raw = raw  # a status or metadata-only change: nothing to rebuild
             return
         try:
-            so = ScaledObject.model_validate(raw, context=validation_context())
+            so = self.parse(raw)
         except ValidationError as exc:
             await self._reject(key, raw, exc)
             return
@@ -237,6 +260,7 @@ class ScalingController:
             original = status.get("originalReplicaCount")
             driven.original = original if isinstance(original, int) else None
             self._driven[key] = driven
+            await self._start_predictor(driven)
             # objects started together (first list, a change of shards) would all poll in
             # the same instant, every interval: spread them (a new object polls at once)
             bulk = not self.listed or self._resorting
@@ -249,6 +273,7 @@ class ScalingController:
             driven.so, driven.raw, driven.scalers = so, raw, scalers
             for _, _, scaler in old:
                 await close_scaler(scaler)
+            await self._start_predictor(driven)
 
     async def remove(self, key: tuple[str, str], forget: bool = True) -> None:
         """Stop driving `key`; `forget` also drops it from the objects seen (it was deleted)."""
@@ -261,6 +286,8 @@ class ScalingController:
         if driven.task is not None:
             driven.task.cancel()
             await asyncio.gather(driven.task, return_exceptions=True)
+        if driven.predictor is not None:
+            await driven.predictor.stop()
         for _, _, scaler in driven.scalers:
             await close_scaler(scaler)
         if forget:
@@ -309,7 +336,7 @@ class ScalingController:
         await self.remove(key, forget=False)
         ready = condition("Ready", False, "ScaledObjectCheckFailed", message, 0)
         try:
-            await self.cluster.patch_status(SCALED_OBJECTS, key[1], {"conditions": [ready]}, key[0])
+            await self.cluster.patch_status(self.kind, key[1], {"conditions": [ready]}, key[0])
             await self.cluster.record_event(raw, "ScaledObjectCheckFailed", message, "Warning")
         except ClusterError as err:
             log.warning("cannot report invalid ScaledObject %s/%s: %s", key[0], key[1], err)
@@ -320,8 +347,9 @@ class ScalingController:
         """Poll forever; an exception is logged, counted and retried with backoff."""
         failures = 0
         due = self.clock.now() + delay
-        if delay:
-            await self.clock.sleep(delay)
+        first = self._driven.get(key)
+        if delay and first is not None:
+            await self._pause(first, delay)  # a pushed activation cuts the stagger short too
         while True:
             driven = self._driven.get(key)
             if driven is None:
@@ -330,7 +358,7 @@ class ScalingController:
                 await self.poll(key, lateness=max(0.0, self.clock.now() - due))
                 failures = 0
                 due = self.clock.now() + driven.so.spec.polling_interval
-                await self.clock.sleep(driven.so.spec.polling_interval)
+                await self._pause(driven, driven.so.spec.polling_interval)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the guard: one object's failure never stops the others
@@ -349,6 +377,53 @@ class ScalingController:
                 due = self.clock.now() + backoff
                 await self.clock.sleep(backoff)
 
+    async def _pause(self, driven: _Driven, seconds: float) -> None:
+        """Sleep until the next poll, or until `wake` (only when `wakeable`)."""
+        if not self.wakeable:
+            await self.clock.sleep(seconds)
+            return
+        if not driven.wake.is_set():
+            sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+            woken = asyncio.ensure_future(driven.wake.wait())
+            try:
+                await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                woken.cancel()
+        driven.wake.clear()
+
+    async def _start_predictor(self, driven: _Driven) -> None:
+        """(Re)build the predictor of a predictive object; a spec change restarts its fits."""
+        if driven.predictor is not None:
+            await driven.predictor.stop()
+            driven.predictor = None
+        so = driven.so
+        if self.predictors is None or so.predictive is None:
+            driven.predictive = None
+            return
+        try:
+            driven.predictor = await self.predictors(so)
+        except Exception as exc:  # reactive only, and the status says why
+            message = f"reactive only: cannot forecast: {type(exc).__name__}: {exc}"
+            log.warning("%s/%s: %s", so.metadata.namespace, so.metadata.name, message)
+            now = self.clock.now()
+            driven.predictive = condition("Predictive", False, "FailedFit", message, now)
+            return
+        driven.predictor.start()
+
+    def _predict(self, driven: _Driven, decision: Decision, current: int, now: float) -> Decision:
+        """spec.predictive: the forecast may raise the reactive decision (scaler/predictive.py)."""
+        predictor = driven.predictor
+        if predictor is None or decision.paused:
+            return decision
+        result = predictor.decide(decision.desired_replicas, current, now)
+        kept = predictive_condition(result, predictor.fit, now)
+        previous = driven.predictive
+        if previous is not None and previous["status"] == kept["status"]:
+            kept["lastTransitionTime"] = previous["lastTransitionTime"]
+        driven.predictive = kept
+        return with_prediction(decision, result, current, now)
+
     async def poll(self, key: tuple[str, str], lateness: float = 0.0) -> Decision:
         """One poll of one ScaledObject: read, decide, apply. Raises on cluster errors."""
         driven = self._driven[key]
@@ -362,6 +437,7 @@ class ScalingController:
         readings = [await read_trigger(name, spec, scaler) for name, spec, scaler in driven.scalers]
         now = self.clock.now()
         decision = decide(so, scale.replicas, readings, driven.state, now)
+        decision = self._predict(driven, decision, scale.replicas, now)
         self.stats.polls += 1
         if decision.desired_replicas != scale.replicas:
             await self.cluster.patch_scale(kind, target.name, namespace, decision.desired_replicas)
@@ -433,16 +509,20 @@ class ScalingController:
         stale = last_active is not None and (
             driven.written_active is None or last_active - driven.written_active >= ACTIVE_REFRESH
         )
-        if core == driven.last_status and flags == driven.last_flags and not stale:
+        unchanged = core == driven.last_status and flags == driven.last_flags
+        if unchanged and driven.predictive == driven.written_predictive and not stale:
             return
         status = dict(core)
         status["conditions"] = [
             self._condition(driven, kind_, ok, now) for kind_, ok in flags.items()
         ]
+        if driven.predictive is not None:
+            status["conditions"].append(driven.predictive)
+        driven.written_predictive = driven.predictive
         if last_active is not None:
             status["lastActiveTime"] = rfc3339(last_active)
         await self.cluster.patch_status(
-            SCALED_OBJECTS, so.metadata.name, status, so.metadata.namespace
+            self.kind, so.metadata.name, status, so.metadata.namespace
         )
         driven.last_status, driven.last_flags = core, flags
         driven.written_active = last_active

@@ -8,7 +8,7 @@ One bad document never hides the others: every document is checked and reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from scaler.api import API_VERSIONS, EBBFLOW_GROUP, KEDA_GROUP, MODELS, ScaledObject
+from scaler.api import API_VERSIONS, MODELS, ScaledObject
 from scalers import registry
 
 _MESSAGES = {
@@ -150,6 +150,40 @@ def _metadata_warnings(obj: BaseModel, file: str, document: int) -> list[Manifes
     return warnings
 
 
+# kind -> apiVersion ("group/version", or a bare group for any version) -> model
+_KINDS: dict[str, dict[str, type[BaseModel]]] = {}
+
+
+def register_kind(api_versions: Sequence[str], kind: str, model: type[BaseModel]) -> None:
+    """Validate documents of `kind` under each of `api_versions` with `model`.
+
+    An entry is an apiVersion (`karpenter.sh/v1`) or a bare group (`karpenter.sh`: any
+    version). Registering again adds apiVersions; the last model for one wins.
+    """
+    if not api_versions:
+        raise ValueError(f"register_kind({kind!r}): at least one apiVersion or group is needed")
+    accepted = _KINDS.setdefault(kind, {})
+    for api_version in api_versions:
+        accepted[api_version] = model
+
+
+def registered_kinds() -> Mapping[str, Sequence[str]]:
+    """Every kind `validate_document` checks, with the apiVersions (or groups) it accepts."""
+    return {kind: tuple(accepted) for kind, accepted in _KINDS.items()}
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else api_version
+
+
+def _our_groups() -> set[str]:
+    return {_group(v) for accepted in _KINDS.values() for v in accepted}
+
+
+for _kind, _model in MODELS.items():
+    register_kind(API_VERSIONS, _kind, _model)
+
+
 def validate_document(raw: Any, file: str, document: int) -> LoadedDocument:
     """Validate one parsed YAML document of any kind we know."""
     if not isinstance(raw, dict):
@@ -162,28 +196,31 @@ def validate_document(raw: Any, file: str, document: int) -> LoadedDocument:
     meta = raw.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     doc = LoadedDocument(file, document, kind if isinstance(kind, str) else None, name, raw=raw)
-    model = MODELS.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        api_version = raw.get("apiVersion")
-        group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
-        if isinstance(kind, str) and group not in (KEDA_GROUP, EBBFLOW_GROUP):
+    api_version = raw.get("apiVersion")
+    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+    accepted = _KINDS.get(kind) if isinstance(kind, str) else None
+    if accepted is None:
+        if isinstance(kind, str) and group not in _our_groups():
             # a Deployment or Secret beside a ScaledObject: not ours to check, but said so
             message = f"{api_version} {kind} is not a kind ebbflow validates; skipped"
             doc.issues.append(ManifestIssue(file, document, "kind", message, "warning"))
             return doc
-        known = ", ".join(sorted(MODELS))
+        # the kinds of the document's group, or all of them when the group says nothing
+        same_group = [k for k, a in _KINDS.items() if group in {_group(v) for v in a}]
+        known = ", ".join(sorted(same_group or _KINDS))
         doc.issues.append(
             ManifestIssue(file, document, "kind", f"unknown kind {kind!r}; known: {known}")
         )
         return doc
-    api_version = raw.get("apiVersion")
-    if api_version not in API_VERSIONS:
+    model = accepted.get(api_version) if isinstance(api_version, str) else None
+    model = model or accepted.get(group)
+    if model is None:
         doc.issues.append(
             ManifestIssue(
                 file,
                 document,
                 "apiVersion",
-                f"must be one of {', '.join(API_VERSIONS)}, got {json.dumps(api_version)}",
+                f"must be one of {', '.join(accepted)}, got {json.dumps(api_version)}",
             )
         )
         return doc

@@ -1,4 +1,9 @@
-"""The operator: the scaling controller behind leader election (or shards), with /metrics."""
+"""The operator: the scaling controllers behind leader election (or shards), with /metrics.
+
+With `interceptor_urls` set, HTTPScaledObjects are driven too: their counts are pulled
+from the interceptors' /queue, and an activation pushed to POST /interceptor/activate (on
+the metrics port) polls the object at once.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from ebbflow.settings import OperatorSettings
 from kube.port import Cluster
 from scaler.clock import Clock
 from scaler.controller import ScalerFactory, ScalingController
+from scaler.http_scaling import HTTPScalingController, PulledCounts, RouteScalers
+from scaler.interceptor.counting import CountsSource
+from scaler.interceptor.push import add_activation_route
 from scaler.jobs import JobScalerFactory, ScaledJobController
 
 log = logging.getLogger("ebbflow.operator")
@@ -33,7 +41,10 @@ class Operator:
         scalers: ScalerFactory,
         settings: OperatorSettings,
         job_scalers: JobScalerFactory | None = None,
+        http_counts: CountsSource | None = None,
     ) -> None:
+        """`http_counts` overrides where HTTPScaledObjects read their counts (default: the
+        interceptors of `settings.interceptor_urls`; neither: they are not driven)."""
         self.settings = settings
         self.metrics = OperatorMetrics()
         self.controller = ScalingController(
@@ -51,6 +62,27 @@ class Operator:
                 cluster, clock, job_scalers, namespace=settings.watch_namespace, owns=_nothing
             )
             if job_scalers is not None
+            else None
+        )
+        # HTTPScaledObjects share the shards too; the pulled counts are read by every one
+        urls = settings.interceptor_admin_urls
+        self._pulled = (
+            PulledCounts(urls, timeout=settings.read_timeout)
+            if http_counts is None and urls
+            else None
+        )
+        counts = http_counts or self._pulled
+        self.http = (
+            HTTPScalingController(
+                cluster,
+                clock,
+                RouteScalers(counts),
+                namespace=settings.watch_namespace,
+                observer=self.metrics,
+                owns=_nothing,
+                stagger=True,
+            )
+            if counts is not None
             else None
         )
         self.leases = ShardLeases(
@@ -74,20 +106,26 @@ class Operator:
         await self.controller.set_ownership(owns)
         if self.jobs is not None:
             await self.jobs.set_ownership(owns)
+        if self.http is not None:
+            await self.http.set_ownership(owns)
 
     def ready(self) -> bool:
-        return self.controller.listed
+        return self.controller.listed and (self.http is None or self.http.listed)
 
     async def run(self, stop: asyncio.Event, serve_http: bool = True) -> None:
         runner = None
         if serve_http:
             app = health_app(self.metrics.registry, self.ready)
+            if self.http is not None:  # the interceptor's push: 202 here, 404 on another shard
+                add_activation_route(app, self.http.wake)
             runner, self.port = await start_health_server(
                 app, self.settings.metrics_host, self.settings.metrics_port
             )
         tasks = [asyncio.create_task(self.controller.run(), name="scaling-controller")]
         if self.jobs is not None:
             tasks.append(asyncio.create_task(self.jobs.run(), name="scaledjob-controller"))
+        if self.http is not None:
+            tasks.append(asyncio.create_task(self.http.run(), name="http-scaling-controller"))
         tasks.append(asyncio.create_task(self.leases.run(), name="leases"))
         waiter = asyncio.create_task(stop.wait())
         try:
@@ -104,3 +142,5 @@ class Operator:
             waiter.cancel()
             if runner is not None:
                 await runner.cleanup()
+            if self._pulled is not None:
+                await self._pulled.close()

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ebbflow.sim.nodes import NodeLayer, NodeResult, node_result_json
+from ebbflow.sim.predictive import SimulatedPredictors
 from ebbflow.sim.scenario import Scenario, Signal, Workload
+from ebbflow.sim.scheduler import SimulatedScheduler
 from ebbflow.sim.workload import SimulatedDeployment
 from kube.memory import MemoryCluster
 from kube.port import DEPLOYMENTS, SCALED_OBJECTS, Cluster
@@ -106,11 +109,13 @@ class Kubelet:
         clock: VirtualClock,
         deployments: dict[str, SimulatedDeployment],
         start: float,
+        scheduler: SimulatedScheduler | None = None,
     ) -> None:
         self.cluster = cluster
         self.clock = clock
         self.deployments = deployments
         self.start = start
+        self.scheduler = scheduler
 
     async def run(self) -> None:
         _, version = await self.cluster.list(DEPLOYMENTS)
@@ -121,6 +126,8 @@ class Kubelet:
             if d is None or event.type != "MODIFIED" or replicas == d.desired:
                 continue
             d.scale_to(replicas, self.clock.now() - self.start)
+            if self.scheduler is not None:
+                await self.scheduler.sync(obj["metadata"]["name"])
             status = {"replicas": d.desired, "readyReplicas": d.ready}
             await self.cluster.patch_status(
                 DEPLOYMENTS, obj["metadata"]["name"], status, obj["metadata"]["namespace"]
@@ -138,6 +145,7 @@ class WorkloadResult:
     scale_events: int
     seconds_at_zero: int
     peak_replicas: int
+    under_provisioned_seconds: int = 0  # ready capacity below the arrival rate
     scale_history: tuple[tuple[float, int], ...] = ()  # (seconds since start, replicas)
 
     @property
@@ -154,6 +162,7 @@ class SimulationResult:
     duration_seconds: float
     workloads: tuple[WorkloadResult, ...]
     controller_errors: int
+    nodes: NodeResult | None = None
 
 
 def _deployment(workload: Workload) -> dict[str, Any]:
@@ -185,8 +194,10 @@ async def simulate(
     seed: int | None = None,
     progress: Callable[[float, float], None] | None = None,
     step: float = 3600.0,
+    predictive: bool = True,
 ) -> SimulationResult:
-    """Replay `scenario`; `progress(done, total)` is called after each `step` simulated seconds."""
+    """Replay `scenario`; `progress(done, total)` is called after each `step` simulated seconds.
+    `predictive=False` drives every ScaledObject reactively (its spec.predictive ignored)."""
     seed = scenario.spec.seed if seed is None else seed
     start = math.floor(scenario.start)
     clock = VirtualClock(start=start)
@@ -194,6 +205,7 @@ async def simulate(
     deployments: dict[str, SimulatedDeployment] = {}
     for w in scenario.workloads:
         d = SimulatedDeployment(w, random.Random(_seed_for(seed, w.spec.name)))
+        d.needs_binding = scenario.spec.provisioning is not None
         d.scale_to(w.spec.initial_replicas, 0.0)
         d.accounts.scale_events = 0  # the initial size is not a scale event
         d.history.clear()
@@ -208,12 +220,20 @@ async def simulate(
             d.advance(new - start)
 
     clock.on_advance(account)
-    controller = ScalingController(cluster, clock, SimulatedScalers(deployments, clock, start))
-    kubelet = Kubelet(cluster, clock, deployments, start)
+    predictors = SimulatedPredictors(scenario, clock) if predictive else None
+    controller = ScalingController(
+        cluster, clock, SimulatedScalers(deployments, clock, start), predictors=predictors
+    )
+    layer = None
+    if scenario.spec.provisioning is not None:
+        layer = await NodeLayer.create(scenario, cluster, clock, deployments, start, seed)
+    kubelet = Kubelet(cluster, clock, deployments, start, layer.scheduler if layer else None)
     tasks = [
         asyncio.create_task(kubelet.run(), name="kubelet"),
         asyncio.create_task(controller.run(), name="scaling-controller"),
     ]
+    if layer is not None:
+        tasks += layer.start()
     try:
         done = 0.0
         while done < scenario.duration:
@@ -230,6 +250,8 @@ async def simulate(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if layer is not None:
+            layer.close()
         close = getattr(cluster, "close", None)
         if close is not None:
             close()
@@ -252,6 +274,7 @@ async def simulate(
                 scale_events=a.scale_events,
                 seconds_at_zero=a.seconds_at_zero,
                 peak_replicas=a.peak_replicas,
+                under_provisioned_seconds=a.under_provisioned_seconds,
                 scale_history=tuple(d.history),
             )
         )
@@ -261,6 +284,7 @@ async def simulate(
         duration_seconds=scenario.duration,
         workloads=tuple(results),
         controller_errors=sum(controller.stats.errors.values()),
+        nodes=layer.result(start + scenario.duration) if layer is not None else None,
     )
 
 
@@ -284,6 +308,7 @@ def result_json(result: SimulationResult) -> dict[str, Any]:
             "scaleEvents": w.scale_events,
             "secondsAtZero": w.seconds_at_zero,
             "peakReplicas": w.peak_replicas,
+            "tauU": rounded(100.0 * w.under_provisioned_seconds / result.duration_seconds),
         }
         for w in result.workloads
     ]
@@ -299,8 +324,13 @@ def result_json(result: SimulationResult) -> dict[str, Any]:
         "maxBacklog": rounded(max(w.max_backlog for w in result.workloads)),
         "scaleEvents": sum(w.scale_events for w in result.workloads),
         "secondsAtZero": sum(w.seconds_at_zero for w in result.workloads),
+        "tauU": rounded(
+            100.0
+            * sum(w.under_provisioned_seconds for w in result.workloads)
+            / (result.duration_seconds * len(result.workloads))
+        ),
     }
-    return {
+    data: dict[str, Any] = {
         "scenario": result.scenario,
         "seed": result.seed,
         "durationSeconds": result.duration_seconds,
@@ -308,3 +338,6 @@ def result_json(result: SimulationResult) -> dict[str, Any]:
         "workloads": workloads,
         "total": total,
     }
+    if result.nodes is not None:
+        data["nodes"] = node_result_json(result.nodes)
+    return data

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from ebbflow.sim.provisioning import ProvisioningSpec, load_node_pools
+from ebbflow.sim.scenario_base import Model, parse_duration
 from ebbflow.sim.trace import Trace, TraceError, load_trace
+from provisioner.api import NodePool
 from scaler.api import ScaledObject
+from scaler.http_api import HTTPScaledObject, to_scaled_object
 from scaler.manifests import (
     ManifestError,
     ManifestIssue,
@@ -22,27 +24,6 @@ from scaler.manifests import (
     validation_context,
 )
 from scalers.base import field_error
-
-_DURATION = re.compile(
-    r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$"
-)
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from `90`, `"90s"`, `"15m"`, `"2d1h"`."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration like 30s, 15m, 2h or 7d")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value).strip())
-        if not match or not any(match.groups()):
-            raise ValueError("must be a duration like 30s, 15m, 2h or 7d")
-        d, h, m, s = (float(g) if g else 0.0 for g in match.groups())
-        seconds = d * 86400 + h * 3600 + m * 60 + s
-    if seconds < 0:
-        raise ValueError("must not be negative")
-    return seconds
 
 
 class Signal(StrEnum):
@@ -67,10 +48,6 @@ DEFAULT_SIGNALS = {
 }
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
 class TraceSpec(Model):
     path: str
     column: str = "value"
@@ -80,11 +57,19 @@ class TraceSpec(Model):
     time_compression: float = Field(default=1.0, gt=0)
 
 
+def _default_requests() -> dict[str, str | int | float]:
+    return {"cpu": "500m", "memory": "1Gi"}
+
+
 class PodSpec(Model):
     startup_seconds: float = 30.0
     startup_jitter_seconds: float = 0.0
     shutdown_seconds: float = 10.0
     capacity_per_second: float = Field(gt=0)
+    # what each pod asks of a node (used when the scenario provisions nodes)
+    resources: dict[str, str | int | float] = Field(default_factory=_default_requests)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("startup_seconds", "startup_jitter_seconds", "shutdown_seconds", mode="before")
     @classmethod
@@ -141,8 +126,11 @@ class ScenarioSpec(Model):
     duration: float | None = None
     seed: int = 0
     workloads: list[WorkloadSpec] = Field(min_length=1)
+    provisioning: ProvisioningSpec | None = None
+    # the first `history` of each trace is not simulated: forecasts see it as the past
+    history: float = 0.0
 
-    @field_validator("duration", mode="before")
+    @field_validator("duration", "history", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return None if value is None else parse_duration(value)
@@ -160,19 +148,32 @@ class Workload:
     """A workload ready to simulate: its spec, ScaledObject, trace and trigger signals."""
 
     def __init__(
-        self, spec: WorkloadSpec, so: ScaledObject, trace: Trace, signals: dict[str, Signal]
+        self,
+        spec: WorkloadSpec,
+        so: ScaledObject,
+        trace: Trace,
+        signals: dict[str, Signal],
+        full_trace: Trace | None = None,
     ) -> None:
         self.spec = spec
         self.so = so
-        self.trace = trace
+        self.trace = trace  # the simulated part
         self.signals = signals
+        self.full_trace = full_trace or trace  # with the scenario's history before it
 
 
 class Scenario:
-    def __init__(self, spec: ScenarioSpec, workloads: list[Workload], source: str) -> None:
+    def __init__(
+        self,
+        spec: ScenarioSpec,
+        workloads: list[Workload],
+        source: str,
+        node_pools: list[NodePool] | None = None,
+    ) -> None:
         self.spec = spec
         self.workloads = workloads
         self.source = source
+        self.node_pools = node_pools or []
         traces_end = min(w.trace.end for w in workloads)
         self.duration = spec.duration if spec.duration is not None else traces_end
         self.start = min(w.trace.start for w in workloads)
@@ -209,6 +210,11 @@ def load_scenario(path: Path) -> Scenario:
             )
         except TraceError as exc:
             raise _issue(file, (*where, "trace", "path"), str(exc)) from None
+        full_trace = trace
+        try:
+            trace = full_trace.after(spec.history)
+        except TraceError as exc:
+            raise _issue(file, ("history",), str(exc)) from None
         so = _scaled_object(file, base, where, w)
         names = so.trigger_names()
         signals = {}
@@ -230,8 +236,11 @@ def load_scenario(path: Path) -> Scenario:
                 raise _issue(
                     file, (*where, "faults", j, "trigger"), f"no trigger named {fault.trigger!r}"
                 )
-        workloads.append(Workload(w, so, trace, signals))
-    return Scenario(spec, workloads, file)
+        workloads.append(Workload(w, so, trace, signals, full_trace))
+    pools = None
+    if spec.provisioning is not None:
+        pools = load_node_pools(spec.provisioning, file, base)
+    return Scenario(spec, workloads, file, pools)
 
 
 def _scaled_object(
@@ -243,6 +252,8 @@ def _scaled_object(
             raise _issue(file, (*where, "scaledObjectFile"), f"no such file: {path}")
         return load_scaled_object(path)
     try:
+        if (w.scaled_object or {}).get("kind") == "HTTPScaledObject":  # its http trigger
+            return to_scaled_object(HTTPScaledObject.model_validate(w.scaled_object))
         return ScaledObject.model_validate(w.scaled_object, context=validation_context())
     except ValidationError as exc:
         issues = issues_from(exc, file, 1)

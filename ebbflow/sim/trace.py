@@ -38,6 +38,22 @@ class Trace:
         last = bisect.bisect_left(self.offsets, end)
         return max(self.rates[first : max(last, first + 1)])
 
+    def after(self, seconds: float) -> Trace:
+        """The trace from `seconds` on, as a trace of its own: its start moves `seconds` later
+        (the part before is history, for forecasts; the scenario's `history`)."""
+        if seconds <= 0:
+            return self
+        if seconds >= self.end:
+            raise TraceError(f"must be shorter than the trace ({self.end:g}s), got {seconds:g}s")
+        first = max(bisect.bisect_right(self.offsets, seconds) - 1, 0)
+        offsets = (0.0, *(o - seconds for o in self.offsets[first + 1 :]))
+        return Trace(
+            start=self.start + seconds,
+            offsets=offsets,
+            rates=self.rates[first:],
+            end=self.end - seconds,
+        )
+
 
 def load_trace(
     path: Path, column: str, time_column: str | None, scale: float, compression: float

@@ -21,6 +21,7 @@ class Accounting:
     replica_seconds: float = 0.0
     slo_violation_seconds: int = 0
     seconds_at_zero: int = 0
+    under_provisioned_seconds: int = 0  # τU: ready capacity below the arrival rate
     max_backlog: float = 0.0
     peak_replicas: int = 0
     scale_events: int = 0
@@ -43,6 +44,9 @@ class SimulatedDeployment:
     second: int = 0
     accounts: Accounting = field(default_factory=Accounting)
     history: list[tuple[float, int]] = field(default_factory=list)  # (seconds, replicas)
+    # with a node layer, new pods wait unbound (`pending`) until the scheduler binds them
+    needs_binding: bool = False
+    pending: int = 0
 
     @property
     def pods(self) -> int:
@@ -56,17 +60,44 @@ class SimulatedDeployment:
         self.history.append((now, replicas))
         pod = self.workload.spec.pod
         while self.desired < replicas:
-            jitter = self.rng.uniform(0, pod.startup_jitter_seconds)
-            bisect.insort(self.starting, now + pod.startup_seconds + jitter)
+            if self.needs_binding:
+                self.pending += 1
+            else:
+                self._start(now)
             self.desired += 1
         while self.desired > replicas:
-            # Deployments remove not-yet-ready pods first, then ready ones
-            if self.starting:
-                self.starting.pop()
+            # Deployments remove unscheduled, then not-yet-ready pods first, then ready ones
+            if self.pending:
+                self.pending -= 1
             else:
-                self.ready -= 1
-            bisect.insort(self.stopping, now + pod.shutdown_seconds)
+                if self.starting:
+                    self.starting.pop()
+                else:
+                    self.ready -= 1
+                bisect.insort(self.stopping, now + pod.shutdown_seconds)
             self.desired -= 1
+
+    def bind(self, now: float) -> None:
+        """The scheduler placed one pending pod on a node: it starts now."""
+        if self.pending <= 0:
+            raise ValueError("no pending pod to bind")
+        self.pending -= 1
+        self._start(now)
+
+    def lose(self, now: float) -> None:
+        """A running pod's node went away: the pod is replaced by a pending one."""
+        if self.starting:
+            self.starting.pop()
+        elif self.ready:
+            self.ready -= 1
+        else:
+            return
+        self.pending += 1
+
+    def _start(self, now: float) -> None:
+        pod = self.workload.spec.pod
+        jitter = self.rng.uniform(0, pod.startup_jitter_seconds)
+        bisect.insort(self.starting, now + pod.startup_seconds + jitter)
 
     def advance(self, until: float) -> None:
         """Account every whole second from the last one up to (not including) `until`."""
@@ -104,6 +135,8 @@ class SimulatedDeployment:
                 a.seconds_at_zero += 1
             if pods > a.peak_replicas:
                 a.peak_replicas = pods
+            if service < arrivals:
+                a.under_provisioned_seconds += 1
             if backlog > 1e-9 and (service == 0 or backlog / service > max_wait):
                 a.slo_violation_seconds += 1
             if backlog > a.max_backlog:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -41,7 +42,14 @@ from kube.apiserver.request import (
     page,
     request_verb,
 )
-from kube.apiserver.resources import GroupVersion, Resource, ResourceTable, served_resources
+from kube.apiserver.resources import (
+    CUSTOM_RESOURCE_DEFINITIONS,
+    GroupVersion,
+    Resource,
+    ResourceTable,
+    custom_resources,
+    served_resources,
+)
 from kube.apiserver.status import ApiError, from_cluster_error
 from kube.apiserver.subresources import Subresources
 from kube.apiserver.tables import table, wants_table
@@ -52,6 +60,16 @@ from kube.port import JSON, ClusterError, Invalid, NotFound
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TargetHandler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Access:
+    """One resource request as RBAC sees it: `deployments/scale` in `apps`, verb `patch`."""
+
+    group: str
+    resource: str
+    verb: str
+    namespace: str | None
 
 
 class ApiServer:
@@ -71,10 +89,14 @@ class ApiServer:
         self.cluster = cluster
         self.faults = HttpFaults(cluster.faults)
         self.resources: ResourceTable = served_resources()
+        self._builtin = frozenset(resource.kind for resource in self.resources)
         self.now = now
         self.bookmark_interval = bookmark_interval
         self._closing = False
         self._subresources = Subresources(self)
+        # called with every resource request, before it is served (RBAC tables are built
+        # from what a client really asks for)
+        self.on_access: Callable[[Access], None] | None = None
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors])
@@ -158,13 +180,33 @@ class ApiServer:
             pods = self.resources.find("", "v1", "pods")
             assert pods is not None
             target = Target(pods, rest[1], None, "binding")
+            self._record(target, "create")
             self.faults.check("create", request.path)
             return await self._call(request, target, self._subresources.bind)
         target = self._target(gv, rest)
         verb = request_verb(request, target)
+        self._record(target, verb)
         self.faults.check(verb, request.path)
         handler = self._handler(request.method, verb, target)
-        return await self._call(request, target, handler)
+        response = await self._call(request, target, handler)
+        if target.resource.kind == CUSTOM_RESOURCE_DEFINITIONS and verb not in ("get", "list"):
+            await self._serve_custom_resources()
+        return response
+
+    def _record(self, target: Target, verb: str) -> None:
+        if self.on_access is not None:
+            resource = target.resource.plural
+            if target.subresource is not None:
+                resource += f"/{target.subresource}"
+            self.on_access(Access(target.resource.group, resource, verb, target.namespace))
+
+    async def _serve_custom_resources(self) -> None:
+        """Serve the resources of every stored CRD not served yet (as kube-apiserver does
+        once a CRD is established); built-in resources and our aliases stay as they are."""
+        crds, _ = await self.cluster.list(CUSTOM_RESOURCE_DEFINITIONS)
+        for crd in crds:
+            for resource in custom_resources(crd):
+                self.resources.add(resource)
 
     def _target(self, gv: GroupVersion, rest: list[str]) -> Target:
         namespace = None
@@ -462,8 +504,8 @@ class ApiServer:
         return json_response(served, status)
 
     def is_custom(self, resource: Resource) -> bool:
-        """Custom resources (ours and their aliases) take no strategic merge patch."""
-        return resource.kind.group == "ebbflow.io"
+        """Custom resources (ours, their aliases, CRDs') take no strategic merge patch."""
+        return resource.kind.group == "ebbflow.io" or resource.kind not in self._builtin
 
 
 def _api_error(error: ClusterError, target: Target, name: str) -> ApiError:

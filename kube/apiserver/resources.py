@@ -18,6 +18,27 @@ from kube.port import (
     Kind,
 )
 
+# Kinds no controller reads, served so that installs (a Helm chart through `kubectl apply`)
+# work as against a real cluster; a CustomResourceDefinition also serves its resources.
+CUSTOM_RESOURCE_DEFINITIONS = Kind(
+    "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False
+)
+PLATFORM_KINDS: tuple[Kind, ...] = (
+    Kind("", "v1", "ServiceAccount", "serviceaccounts"),
+    Kind("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
+    Kind(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        namespaced=False,
+    ),
+    Kind("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    Kind("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
+    Kind("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
+    CUSTOM_RESOURCE_DEFINITIONS,
+)
+
 # kubectl's short names and categories for the kinds we store (as the real API advertises them).
 _SHORT_NAMES: dict[str, tuple[str, ...]] = {
     "pods": ("po",),
@@ -28,10 +49,16 @@ _SHORT_NAMES: dict[str, tuple[str, ...]] = {
     "statefulsets": ("sts",),
     "configmaps": ("cm",),
     "poddisruptionbudgets": ("pdb",),
+    "serviceaccounts": ("sa",),
+    "networkpolicies": ("netpol",),
+    "customresourcedefinitions": ("crd", "crds"),
     "scaledobjects": ("so",),
     "scaledjobs": ("sj",),
     "triggerauthentications": ("ta", "triggerauth"),
     "clustertriggerauthentications": ("cta", "clustertriggerauth"),
+    "httpscaledobjects": ("httpso",),
+    "services": ("svc",),
+    "endpoints": ("ep",),
 }
 _CATEGORIES: dict[str, tuple[str, ...]] = {
     "pods": ("all",),
@@ -42,11 +69,25 @@ _CATEGORIES: dict[str, tuple[str, ...]] = {
     "scaledjobs": ("keda", "ebbflow"),
     "triggerauthentications": ("keda", "ebbflow"),
     "clustertriggerauthentications": ("keda", "ebbflow"),
+    "httpscaledobjects": ("keda", "ebbflow"),
+    "services": ("all",),
     "nodepools": ("karpenter",),
     "nodeclaims": ("karpenter",),
 }
 # Kinds without a /status subresource: their main resource owns everything (memory.py agrees).
-_NO_STATUS = frozenset({"Event", "ConfigMap", "Secret", "Lease"})
+_NO_STATUS = frozenset(
+    {
+        "Event",
+        "ConfigMap",
+        "Secret",
+        "Lease",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    }
+)
 _OBJECT_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
@@ -161,6 +202,14 @@ class ResourceTable:
     def __iter__(self) -> Iterator[Resource]:
         return iter(self._resources.values())
 
+    def add(self, resource: Resource) -> bool:
+        """Serve `resource` too (a CRD's); False when (group, version, plural) is served."""
+        key = (resource.group, resource.version, resource.plural)
+        if key in self._resources:
+            return False
+        self._resources[key] = resource
+        return True
+
     def find(self, group: str, version: str, plural: str) -> Resource | None:
         return self._resources.get((group, version, plural))
 
@@ -183,7 +232,9 @@ class ResourceTable:
         return groups
 
 
-def served_resources(kinds: Iterable[Kind] = BUILTIN_KINDS) -> ResourceTable:
+def served_resources(
+    kinds: Iterable[Kind] = (*BUILTIN_KINDS, *PLATFORM_KINDS),
+) -> ResourceTable:
     """Every stored kind under its own group, and again under each alias group of ours."""
     resources: list[Resource] = []
     for kind in kinds:
@@ -196,11 +247,34 @@ def served_resources(kinds: Iterable[Kind] = BUILTIN_KINDS) -> ResourceTable:
 
 
 def _alias_serves(alias: str, kind: Kind) -> bool:
-    # keda.sh has the scaling kinds (v1alpha1); karpenter.sh the provisioning kinds (v1).
-    return kind.version == {"keda.sh": "v1alpha1", "karpenter.sh": "v1"}.get(alias)
+    # keda.sh has the scaling kinds (v1alpha1); karpenter.sh the provisioning kinds (v1);
+    # http.keda.sh (the HTTP add-on) only HTTPScaledObject.
+    if (alias == "http.keda.sh") != (kind.kind == "HTTPScaledObject"):
+        return False
+    versions = {"keda.sh": "v1alpha1", "karpenter.sh": "v1", "http.keda.sh": "v1alpha1"}
+    return kind.version == versions.get(alias)
 
 
 def _resource(kind: Kind, group: str) -> Resource:
     # Short names only in our group: kubectl warns when two groups claim one (`so`).
     short_names = _SHORT_NAMES.get(kind.plural, ()) if group == kind.group else ()
     return Resource(kind, group, kind.version, short_names, _CATEGORIES.get(kind.plural, ()))
+
+
+def custom_resources(crd: JSON) -> list[Resource]:
+    """The resources a CustomResourceDefinition serves: one per served version."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    group, kind, plural = spec.get("group"), names.get("kind"), names.get("plural")
+    if not (isinstance(group, str) and isinstance(kind, str) and isinstance(plural, str)):
+        return []
+    namespaced = spec.get("scope", "Namespaced") == "Namespaced"
+    short_names = tuple(names.get("shortNames") or ())
+    categories = tuple(names.get("categories") or ())
+    resources = []
+    for version in spec.get("versions") or []:
+        if isinstance(version, dict) and version.get("served", True) and version.get("name"):
+            scalable = "scale" in (version.get("subresources") or {})
+            stored = Kind(group, version["name"], kind, plural, namespaced, scalable)
+            resources.append(Resource(stored, group, version["name"], short_names, categories))
+    return resources

@@ -1,0 +1,1 @@
+"""The CloudProvider port and its adapters (the simulated cloud)."""

@@ -1,0 +1,1 @@
+"""The pure scheduling core: requirements, fit, topology and the batch bin-packer."""

@@ -1,0 +1,163 @@
+"""The LP lower bound on the price per hour of the new nodes, and the LP the packer follows.
+
+Per NodePool (and, for non-GPU pods kept off GPU types, per that rule), with x_t the number of
+nodes of type t bought at its cheapest allowed offering's real price and y_kt the pods of class
+k put on them (only where one such pod fits an empty node of type t):
+
+    min sum_t price_t x_t  s.t.  sum_t y_kt = n_k                     (every pod placed)
+                                 sum_k d_kr y_kt <= alloc_tr x_t      (cpu, memory, gpu, pods)
+                                 y_kt <= cap_k x_t                    (hostname caps)
+                                 x, y >= 0.
+
+Why it bounds every valid plan from below: a plan's nodes of one pool, counted by type, with
+its pods counted by class and type, satisfy these constraints in integers, and each node costs
+at least its type's cheapest offering; dropping integrality only lowers the minimum. A type
+another type dominates (as large everywhere, no dearer, allowed wherever it is) is dropped:
+moving its share to the dominating type never costs more, so the optimum does not change.
+Pools never share nodes, so the bounds of the pools add up. Pods bound to existing nodes cost
+nothing and are left out. It is at least the aggregate bound (total cpu, memory, GPU and pods
+against the allowed types) that the per-class constraints refine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
+
+from provisioner.scheduling.fit import BoolArray, FloatArray, IntArray, TypeTable
+
+
+@dataclass(frozen=True)
+class BoundPart:
+    key: object  # parts with equal keys may share nodes and are bounded together
+    demand: IntArray  # (K, 4)
+    counts: IntArray  # (K,)
+    caps: IntArray  # (K,)
+    types: IntArray  # global indices of the types the part may use
+    prices: FloatArray  # cheapest real price of each of those types
+
+
+def undominated(alloc: IntArray, price: FloatArray, member: IntArray | None = None) -> BoolArray:
+    """Types no other type beats: as large in every resource, no dearer (ties: lower index),
+    and allowed for every part (bit of `member`) the beaten type is allowed for."""
+    n = len(price)
+    keep = np.ones(n, dtype=bool)
+    order = np.lexsort((np.arange(n), price))
+    for rank, i in enumerate(order):
+        if not keep[i]:
+            continue
+        later = order[rank + 1 :]
+        beaten = np.all(alloc[later] <= alloc[i], axis=1)
+        if member is not None:
+            beaten &= (member[later] & member[i]) == member[later]
+        keep[later[beaten]] = False
+    return keep
+
+
+@dataclass(frozen=True)
+class Assignment:
+    value: float
+    nodes: FloatArray  # (T,) x_t
+    pods: FloatArray  # (K, T) y_kt
+
+
+def assignment_lp(
+    demand: IntArray,
+    counts: IntArray,
+    caps: IntArray,
+    alloc: IntArray,
+    price: FloatArray,
+    allowed: BoolArray,
+) -> Assignment | None:
+    """Solve the LP of the module docstring (HiGHS); `allowed` (K, T) marks usable pairs."""
+    k_n, t_n = allowed.shape
+    pairs_k, pairs_t = np.nonzero(allowed & (counts[:, None] > 0))
+    p_n = len(pairs_k)
+    if p_n == 0:
+        return Assignment(0.0, np.zeros(t_n), np.zeros((k_n, t_n)))
+    scale = np.maximum(alloc.max(axis=0).astype(np.float64), 1.0)
+    # x_t are variables 0..T-1, y pairs T..T+P-1
+    rows: list[IntArray] = []
+    cols: list[IntArray] = []
+    vals: list[FloatArray] = []
+    row = 0
+    for r in range(4):
+        d = demand[pairs_k, r] / scale[r]
+        live = d > 0
+        rows.append(row + pairs_t[live])
+        cols.append(t_n + np.flatnonzero(live))
+        vals.append(d[live])
+        rows.append(row + np.arange(t_n))
+        cols.append(np.arange(t_n))
+        vals.append(-alloc[:, r] / scale[r])
+        row += t_n
+    capped = caps[pairs_k] < counts[pairs_k]
+    c_idx = np.flatnonzero(capped)
+    rows.append(row + np.arange(len(c_idx)))
+    cols.append(t_n + c_idx)
+    vals.append(np.ones(len(c_idx)))
+    rows.append(row + np.arange(len(c_idx)))
+    cols.append(pairs_t[c_idx])
+    vals.append(-caps[pairs_k[c_idx]].astype(np.float64))
+    row += len(c_idx)
+    a_ub = coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(row, t_n + p_n),
+    ).tocsr()
+    a_eq = coo_matrix(
+        (np.ones(p_n), (pairs_k, t_n + np.arange(p_n))), shape=(k_n, t_n + p_n)
+    ).tocsr()
+    cost = np.concatenate([price, np.zeros(p_n)])
+    result = linprog(
+        cost,
+        A_ub=a_ub,
+        b_ub=np.zeros(row),
+        A_eq=a_eq,
+        b_eq=counts.astype(np.float64),
+        bounds=(0, None),
+        method="highs",
+    )
+    if result.status != 0:
+        return None
+    x = np.asarray(result.x, dtype=np.float64)
+    y = np.zeros((k_n, t_n))
+    y[pairs_k, pairs_t] = x[t_n:]
+    return Assignment(float(result.fun), x[:t_n], y)
+
+
+def lower_bound(parts: list[BoundPart], table: TypeTable) -> float:
+    """Sum over pools of the LP relaxation (see the module docstring)."""
+    merged: dict[str, list[BoundPart]] = {}
+    for part in parts:
+        merged.setdefault(repr(part.key), []).append(part)
+    total = 0.0
+    for key in sorted(merged):
+        group = merged[key]
+        used = np.unique(np.concatenate([p.types for p in group]))
+        position = {int(t): i for i, t in enumerate(used)}
+        prices = np.full(len(used), np.inf)
+        member = np.zeros(len(used), dtype=np.int64)
+        allowed_rows: list[BoolArray] = []
+        for bit, part in enumerate(group):
+            at = np.array([position[int(t)] for t in part.types], dtype=np.int64)
+            np.minimum.at(prices, at, part.prices)
+            member[at] |= 1 << (bit % 62)
+            row = np.zeros((len(part.counts), len(used)), dtype=bool)
+            row[:, at] = True
+            allowed_rows.append(row)
+        alloc = table.alloc[used]
+        keep = undominated(alloc, prices, member if len(group) < 62 else None)
+        demand = np.vstack([p.demand for p in group])
+        counts = np.concatenate([p.counts for p in group])
+        caps = np.concatenate([p.caps for p in group])
+        fits = np.all(alloc[None, :, :] >= demand[:, None, :], axis=2)
+        allowed = np.vstack(allowed_rows) & fits & keep[None, :] & np.isfinite(prices)[None, :]
+        usable = keep & np.isfinite(prices)
+        solved = assignment_lp(demand, counts, caps, alloc, np.where(usable, prices, 0.0), allowed)
+        if solved is not None:
+            # the solver's tolerance could overshoot by a hair; keep the bound on the safe side
+            total += max(0.0, solved.value * (1 - 1e-7))
+    return total

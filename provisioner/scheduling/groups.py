@@ -1,0 +1,97 @@
+"""One packing problem: pods that may share nodes, counted by class, and the types they may use.
+
+A group is a set of pod classes with the same NodePool and the same node requirements (zone
+included), so any of its pods may share a node with any other, bar anti-affinity. The packers
+(`ffd.py`, `packer.py`) turn a group into nodes: a type and how many pods of each class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from provisioner.scheduling.fit import BoolArray, FloatArray, IntArray
+
+
+@dataclass
+class GroupProblem:
+    """Classes (rows) with their requests and counts; candidate types (columns) with prices."""
+
+    demand: IntArray  # (K, 4) requests of one pod of each class
+    counts: IntArray  # (K,) pods to place
+    caps: IntArray  # (K,) most pods of the class one node may hold
+    conflicts: BoolArray  # (K, K) classes that may not share a node
+    alloc: IntArray  # (T, 4) allocatable of the candidate types
+    price: FloatArray  # (T,) expected price per hour of each candidate's best offering
+    # (key, minValues) to keep, and how to count distinct values among a candidate mask
+    min_values: tuple[tuple[str, int], ...] = ()
+    distinct: Callable[[str, BoolArray], int] | None = None
+    _fits: BoolArray | None = field(default=None, repr=False)
+
+    @property
+    def fits(self) -> BoolArray:
+        """(K, T): one pod of class k fits an empty node of type t."""
+        if self._fits is None:
+            self._fits = np.all(self.alloc[None, :, :] >= self.demand[:, None, :], axis=2)
+        return self._fits
+
+    def fitting_types(self, used: IntArray) -> BoolArray:
+        fitting: BoolArray = np.all(self.alloc >= used, axis=1)
+        return fitting
+
+    def cheapest_fitting(self, used: IntArray) -> int | None:
+        mask = self.fitting_types(used)
+        if not mask.any():
+            return None
+        prices = np.where(mask, self.price, np.inf)
+        return int(np.argmin(prices))
+
+    def keeps_min_values(self, mask: BoolArray) -> bool:
+        if self.distinct is None:
+            return True
+        return all(self.distinct(key, mask) >= need for key, need in self.min_values)
+
+    def demand_of(self, counts: IntArray) -> IntArray:
+        return np.asarray(counts @ self.demand, dtype=np.int64)
+
+
+@dataclass
+class PackedNode:
+    """A node of a plan-in-progress: its type (candidate index) and pods per class."""
+
+    type: int
+    counts: IntArray
+    used: IntArray
+
+
+def how_many_fit(alloc: IntArray, used: IntArray, demand: IntArray) -> IntArray:
+    """Per type, how many more pods of `demand` fit on top of `used`."""
+    room = alloc - used
+    positive = demand > 0
+    if not positive.any():
+        return np.where(np.all(room >= 0, axis=1), 1 << 40, 0).astype(np.int64)
+    per_dim = room[:, positive] // demand[positive]
+    out = per_dim.min(axis=1)
+    out[np.any(room < 0, axis=1)] = 0
+    result: IntArray = np.maximum(out, 0)
+    return result
+
+
+def price_of(problem: GroupProblem, nodes: list[PackedNode]) -> float:
+    return float(sum(problem.price[n.type] for n in nodes))
+
+
+def check_nodes(problem: GroupProblem, nodes: list[PackedNode]) -> None:
+    """Raise AssertionError if a packing breaks capacity, caps, conflicts or loses pods."""
+    total = np.zeros(len(problem.counts), dtype=np.int64)
+    for node in nodes:
+        used = problem.demand_of(node.counts)
+        assert np.array_equal(used, node.used), "node usage out of date"
+        assert np.all(used <= problem.alloc[node.type]), "node over capacity"
+        assert np.all(node.counts <= problem.caps), "per-node cap broken"
+        present = node.counts > 0
+        assert not (problem.conflicts[np.ix_(present, present)]).any(), "conflicting classes"
+        total += node.counts
+    assert np.array_equal(total, problem.counts), "pods lost or duplicated"

@@ -1,0 +1,270 @@
+"""LP-guided packing of one group, then local search.
+
+1. Drop dominated types (another type is at least as large in every resource and no dearer).
+2. Solve the per-class LP relaxation (`bound.assignment_lp`, HiGHS) for the pods left; for
+   each type it uses, pack the whole pods it assigns there into nodes of that type with the
+   dot-product rule for vector bin packing (the class whose shape, as a fraction of the node,
+   best matches the remaining room goes first); put the fractional rest into the free room of
+   open nodes; re-solve for what is still left, until every pod is placed.
+3. Shrink every node to the cheapest type that still holds its pods.
+4. Local search until the deadline or the round limit: empty the least-used nodes into the
+   others' free room, merge pairs of small nodes into one cheaper type, and re-pack the
+   emptiest few nodes together.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from provisioner.scheduling.bound import assignment_lp, undominated
+from provisioner.scheduling.fit import BoolArray, IntArray
+from provisioner.scheduling.groups import GroupProblem, PackedNode, how_many_fit
+
+
+class _Packing:
+    """Mutable state: pods left per class, nodes so far."""
+
+    def __init__(self, problem: GroupProblem, allowed: BoolArray) -> None:
+        self.p = problem
+        self.allowed = allowed
+        self.left: IntArray = problem.counts.copy()
+        self.nodes: list[PackedNode] = []
+
+    def fill(self, t: int, pool: IntArray, start: PackedNode | None = None) -> PackedNode:
+        """A node of type t (a new one, or `start` topped up) filled from `pool` (taken from
+        it) by the dot-product rule."""
+        p = self.p
+        a = p.alloc[t].astype(np.float64)
+        a_safe = np.where(a > 0, a, 1.0)
+        node = PackedNode(t, np.zeros(len(p.counts), np.int64), np.zeros(4, np.int64))
+        if start is not None:
+            node = PackedNode(t, start.counts.copy(), start.used.copy())
+        shape = p.demand / a_safe  # each class as a fraction of this node
+        while True:
+            room = p.alloc[t] - node.used
+            live = (pool > 0) & np.all(p.demand <= room, axis=1) & (node.counts < p.caps)
+            present = node.counts > 0
+            if present.any():
+                live &= ~p.conflicts[:, present].any(axis=1)
+            if not live.any():
+                return node
+            score = np.where(live, shape[:, :3] @ (room[:3] / a_safe[:3]), -1.0)
+            k = int(np.argmax(score))
+            fit = int(how_many_fit(p.alloc[t : t + 1], node.used, p.demand[k])[0])
+            fit = min(fit, int(p.caps[k] - node.counts[k]), int(pool[k]))
+            step = max(1, fit // 8)
+            node.counts[k] += step
+            node.used = node.used + p.demand[k] * step
+            pool[k] -= step
+
+    def top_up(self, node: PackedNode, pool: IntArray) -> None:
+        """Fill the node's leftover room from `pool` (taken from it)."""
+        extra = self.fill(node.type, pool, node)
+        node.counts, node.used = extra.counts, extra.used
+
+    def into_room(self) -> None:
+        """Put what is left into the free room of the nodes already open, largest pods first."""
+        p = self.p
+        if not self.nodes:
+            return
+        for k in np.argsort(-p.demand[:, 0], kind="stable"):
+            for node in self.nodes:
+                if self.left[k] == 0:
+                    break
+                n = min(int(self.left[k]), _room_ok(p, node, int(k)))
+                if n:
+                    node.counts[k] += n
+                    node.used = node.used + p.demand[k] * n
+                    self.left[k] -= n
+
+    def run(self) -> None:
+        p = self.p
+        allowed = self.allowed.copy()
+        while self.left.any():
+            usable = p.fits & allowed[None, :]
+            solved = assignment_lp(p.demand, self.left, p.caps, p.alloc, p.price, usable)
+            if solved is None:
+                return
+            whole = np.floor(solved.pods + 1e-6).astype(np.int64)
+            progress = False
+            self.left -= whole.sum(axis=1)
+            # largest types first: their leftover room is topped up with the small pods
+            order = [
+                int(t) for t in np.lexsort((-p.alloc[:, 1], -p.alloc[:, 0])) if solved.nodes[t] > 0
+            ]
+            for t in order:
+                pool = whole[:, t]
+                # the LP's average node of this type, rounded down, fits: start nodes from it
+                pattern = np.floor(solved.pods[:, t] / max(solved.nodes[t], 1.0)).astype(np.int64)
+                present = pattern > 0
+                if p.conflicts[np.ix_(present, present)].any():
+                    pattern[:] = 0
+                for _ in range(int(np.floor(solved.nodes[t] + 1e-6))):
+                    start = np.minimum(pattern, pool)
+                    if not start.any():
+                        break
+                    pool -= start
+                    seed = PackedNode(t, start, p.demand_of(start))
+                    node = self.fill(t, pool, seed)
+                    self.top_up(node, self.left)
+                    for later in order:
+                        if later != t and whole[:, later].any():
+                            self.top_up(node, whole[:, later])
+                    self.nodes.append(node)
+                    progress = True
+                while pool.any():
+                    node = self.fill(int(t), pool)
+                    if not node.counts.any():
+                        break
+                    # top up from the pods the LP left fractional, then from later types' shares
+                    self.top_up(node, self.left)
+                    for later in order:
+                        if later != t and whole[:, later].any():
+                            self.top_up(node, whole[:, later])
+                    self.nodes.append(node)
+                    progress = True
+            self.left += whole.sum(axis=1)
+            self.into_room()
+            if progress or not self.left.any():
+                continue
+            # what is left is less than one node of any type: one node for as much as fits
+            t_all = p.cheapest_fitting(self.left @ p.demand)
+            t = t_all if t_all is not None and allowed[t_all] else int(np.argmax(solved.nodes))
+            node = self.fill(t, self.left)
+            if not node.counts.any():
+                allowed[t] = False
+                if not allowed.any():
+                    return
+                continue
+            self.nodes.append(node)
+
+
+def _shrink(problem: GroupProblem, nodes: list[PackedNode]) -> None:
+    for node in nodes:
+        t = problem.cheapest_fitting(node.used)
+        if t is not None and problem.price[t] < problem.price[node.type]:
+            node.type = t
+
+
+def _room_ok(problem: GroupProblem, node: PackedNode, k: int) -> int:
+    """How many pods of class k may join `node` (room, cap, conflicts)."""
+    present = node.counts > 0
+    if problem.conflicts[k, present].any():
+        return 0
+    fit = int(
+        how_many_fit(problem.alloc[node.type : node.type + 1], node.used, problem.demand[k])[0]
+    )
+    return max(0, min(fit, int(problem.caps[k] - node.counts[k])))
+
+
+def _empty_into_others(problem: GroupProblem, nodes: list[PackedNode], victim: int) -> bool:
+    """Move every pod of nodes[victim] into the others' free room; False (and no change) if not."""
+    moves: list[tuple[int, int, int]] = []
+    trial = {i: (n.counts.copy(), n.used.copy()) for i, n in enumerate(nodes) if i != victim}
+    for k in np.flatnonzero(nodes[victim].counts):
+        left = int(nodes[victim].counts[k])
+        for i, (counts, used) in trial.items():
+            if left == 0:
+                break
+            probe = PackedNode(nodes[i].type, counts, used)
+            n = min(left, _room_ok(problem, probe, int(k)))
+            if n:
+                counts[k] += n
+                trial[i] = (counts, used + problem.demand[k] * n)
+                moves.append((i, int(k), n))
+                left -= n
+        if left:
+            return False
+    for i, (counts, used) in trial.items():
+        nodes[i].counts, nodes[i].used = counts, used
+    return True
+
+
+def _utilisation(problem: GroupProblem, node: PackedNode) -> float:
+    a = problem.alloc[node.type].astype(np.float64)
+    return float(np.max(np.where(a > 0, node.used / np.where(a > 0, a, 1.0), 0.0)))
+
+
+def _repack(problem: GroupProblem, allowed: BoolArray, nodes: list[PackedNode]) -> list[PackedNode]:
+    """The nodes' pods packed afresh (LP-guided, shrunk)."""
+    counts = np.sum([n.counts for n in nodes], axis=0)
+    sub = GroupProblem(
+        demand=problem.demand,
+        counts=counts,
+        caps=problem.caps,
+        conflicts=problem.conflicts,
+        alloc=problem.alloc,
+        price=problem.price,
+        _fits=problem.fits,
+    )
+    packing = _Packing(sub, allowed)
+    packing.run()
+    if packing.left.any():
+        return nodes
+    _shrink(sub, packing.nodes)
+    return packing.nodes
+
+
+def _price(problem: GroupProblem, nodes: list[PackedNode]) -> float:
+    return float(sum(problem.price[n.type] for n in nodes))
+
+
+def improve(
+    problem: GroupProblem,
+    allowed: BoolArray,
+    nodes: list[PackedNode],
+    deadline: float | None,
+    rounds: int,
+) -> list[PackedNode]:
+    """Local search over a complete packing; never returns a dearer one."""
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.perf_counter() > deadline
+
+    for _ in range(rounds):
+        if out_of_time() or len(nodes) < 2:
+            break
+        changed = False
+        # 1. empty the least-used nodes into the others
+        order = sorted(range(len(nodes)), key=lambda i: _utilisation(problem, nodes[i]))
+        for victim in order[:8]:
+            if _empty_into_others(problem, nodes, victim):
+                del nodes[victim]
+                _shrink(problem, nodes)
+                changed = True
+                break
+        if changed:
+            continue
+        # 2. re-pack the emptiest few nodes together
+        for size in (2, 4, 8):
+            if out_of_time() or size > len(nodes):
+                break
+            order = sorted(range(len(nodes)), key=lambda i: _utilisation(problem, nodes[i]))
+            chosen = [nodes[i] for i in order[:size]]
+            fresh = _repack(problem, allowed, chosen)
+            if _price(problem, fresh) < _price(problem, chosen) - 1e-9:
+                keep = [n for i, n in enumerate(nodes) if i not in set(order[:size])]
+                nodes = keep + fresh
+                changed = True
+                break
+        if not changed:
+            break
+    return nodes
+
+
+def lp_pack(
+    problem: GroupProblem, deadline: float | None = None, rounds: int = 200
+) -> list[PackedNode] | None:
+    """LP-guided packing and local search; None when it cannot place every pod."""
+    if problem.min_values:
+        return None  # minValues needs FFD's per-node type bookkeeping
+    allowed = undominated(problem.alloc, problem.price) & problem.fits.any(axis=0)
+    packing = _Packing(problem, allowed)
+    packing.run()
+    if packing.left.any():
+        return None
+    nodes = packing.nodes
+    _shrink(problem, nodes)
+    return improve(problem, allowed, nodes, deadline, rounds)

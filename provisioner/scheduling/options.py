@@ -1,0 +1,29 @@
+"""Knobs of the packer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PackOptions:
+    """How the packer trades price, risk and time.
+
+    `spot_interruption_penalty`: a spot offering is ranked by price x (1 + penalty x rate), rate
+    being its expected monthly interruption fraction. The default 1.0 charges an interruption
+    about one more hour-equivalent of the node per interrupted node-month share: a type in the
+    >20% bucket costs 25% more than its price, one in the <5% bucket 2.5% more, so a spot offering
+    wins while it is meaningfully cheaper than on-demand (usually 50-70%), and among spot types
+    the calmer ones win near-ties. Reported prices are always the real ones.
+    """
+
+    spot_interruption_penalty: float = 1.0
+    # wall-clock cap on the improvement phase (None: no cap, fully deterministic)
+    time_budget_seconds: float | None = 2.0
+    # how many other fitting types each NodeClaim lists for fallback on insufficient capacity
+    max_alternatives: int = 20
+    # local-search rounds after the LP-guided packing (0: none)
+    improvement_rounds: int = 200
+
+
+DEFAULT_OPTIONS = PackOptions()

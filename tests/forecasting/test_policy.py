@@ -1,0 +1,168 @@
+"""The predictive policy: the forecast only ever raises the reactive decision, and a stale or
+failed fit is never acted on."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from forecasting.policy import (
+    FitState,
+    ForecastSnapshot,
+    PredictiveInputs,
+    Reason,
+    placeholder_pods,
+    predictive_replicas,
+    replicas_for,
+)
+
+STEP = 300.0
+
+
+def snapshot(values: list[float], made_at: float = 0.0) -> ForecastSnapshot:
+    return ForecastSnapshot(made_at, STEP, tuple(values), 0.9, "holt_winters", (288,))
+
+
+def inputs(fit: FitState, **overrides: float) -> PredictiveInputs:
+    fields: dict[str, float] = {
+        "reactive": 3,
+        "current": 3,
+        "now": 100.0,
+        "lead_time": 60.0,
+        "max_age": 7200.0,
+        "target_per_replica": 10.0,
+        "min_replicas": 0,
+        "max_replicas": 50,
+    }
+    fields.update(overrides)
+    return PredictiveInputs(fit=fit, **fields)  # type: ignore[arg-type]
+
+
+def test_forecast_above_reactive_raises_to_what_it_needs() -> None:
+    result = predictive_replicas(inputs(FitState(snapshot([72.0] * 10))))
+    assert (result.desired, result.reason, result.forecast_replicas) == (8, Reason.FORECAST, 8)
+
+
+def test_forecast_below_reactive_changes_nothing() -> None:
+    result = predictive_replicas(inputs(FitState(snapshot([5.0] * 10)), reactive=6, current=9))
+    assert (result.desired, result.reason, result.forecast_replicas) == (6, Reason.REACTIVE, 1)
+
+
+def test_forecast_is_read_at_now_plus_lead_time() -> None:
+    # step 0 covers [0, 300), step 1 [300, 600): at 250 + 60 the policy reads step 1
+    fit = FitState(snapshot([10.0, 95.0, 10.0]))
+    assert predictive_replicas(inputs(fit, now=200.0)).desired == 3
+    assert predictive_replicas(inputs(fit, now=250.0)).desired == 10
+
+
+def test_stale_fit_returns_exactly_the_reactive_decision() -> None:
+    fit = FitState(snapshot([500.0] * 100))
+    result = predictive_replicas(inputs(fit, now=7201.0, reactive=2, current=4))
+    assert (result.desired, result.reason, result.forecast_replicas) == (2, Reason.STALE, None)
+
+
+def test_failed_fit_is_not_used_even_when_an_older_forecast_is_fresh() -> None:
+    fit = FitState(snapshot([500.0] * 10), error="ModelError: cannot fit")
+    result = predictive_replicas(inputs(fit, reactive=2))
+    assert (result.desired, result.reason) == (2, Reason.FAILED)
+    assert "cannot fit" in result.message
+
+
+def test_no_fit_yet_is_reactive() -> None:
+    assert predictive_replicas(inputs(FitState(), reactive=4)).reason is Reason.NONE
+
+
+def test_forecast_that_does_not_reach_the_lead_time_is_stale() -> None:
+    result = predictive_replicas(inputs(FitState(snapshot([500.0])), now=250.0, reactive=1))
+    assert (result.desired, result.reason) == (1, Reason.STALE)
+
+
+def test_waking_on_a_forecast_goes_to_at_least_the_minimum() -> None:
+    fit = FitState(snapshot([4.0] * 10))
+    result = predictive_replicas(inputs(fit, reactive=0, current=0, min_replicas=2))
+    assert (result.desired, result.reason) == (2, Reason.FORECAST)
+    # no demand forecast: nothing wakes
+    quiet = FitState(snapshot([0.0] * 10))
+    assert predictive_replicas(inputs(quiet, reactive=0, current=0, min_replicas=2)).desired == 0
+
+
+def test_forecast_is_capped_at_the_maximum() -> None:
+    result = predictive_replicas(inputs(FitState(snapshot([10_000.0] * 10)), max_replicas=12))
+    assert (result.desired, result.forecast_replicas) == (12, 1000)
+
+
+def test_replicas_for_rounds_off_float_noise() -> None:
+    assert replicas_for(1.1, 0.1) == 11
+    assert replicas_for(0.0, 4.0) == 0
+    with pytest.raises(ValueError, match="target_per_replica"):
+        replicas_for(1.0, 0.0)
+
+
+fits = st.one_of(
+    st.just(FitState()),
+    st.builds(
+        lambda values, made_at, error: FitState(snapshot(values, made_at), error),
+        st.lists(st.floats(0, 1e4), min_size=1, max_size=30),
+        st.floats(-2e4, 2e4),
+        st.one_of(st.none(), st.just("boom")),
+    ),
+)
+
+
+@given(
+    fit=fits,
+    bounds=st.tuples(st.integers(0, 20), st.integers(0, 40)).map(
+        lambda b: (b[0], b[0] + max(b[1], 1))
+    ),
+    reactive=st.integers(0, 60),
+    current=st.integers(0, 60),
+    now=st.floats(0, 2e4),
+    lead=st.floats(0, 900),
+    max_age=st.floats(1, 1e4),
+    target=st.floats(0.5, 100),
+)
+def test_policy_properties(
+    fit: FitState,
+    bounds: tuple[int, int],
+    reactive: int,
+    current: int,
+    now: float,
+    lead: float,
+    max_age: float,
+    target: float,
+) -> None:
+    low, high = bounds
+    reactive = min(max(reactive, low), high)  # the engine's decision is within its bounds
+    result = predictive_replicas(
+        PredictiveInputs(reactive, current, fit, now, lead, max_age, target, low, high)
+    )
+    # the forecast can only raise, and never past maxReplicaCount
+    assert result.desired >= reactive
+    assert low <= result.desired <= high
+    # scale-in is never driven by the forecast: below current only when reactive is too
+    if result.desired < current:
+        assert reactive < current
+    # a failed, stale or missing fit is never acted on: exactly the reactive decision
+    stale = fit.snapshot is not None and now - fit.snapshot.made_at > max_age
+    if fit.failed or fit.snapshot is None or stale:
+        assert result.desired == reactive
+        assert not result.reason.uses_forecast
+    if result.desired > reactive:
+        assert result.reason is Reason.FORECAST
+
+
+@given(forecast=st.one_of(st.none(), st.integers(0, 100)), current=st.integers(0, 100))
+def test_placeholders_cover_only_the_pods_the_forecast_adds(
+    forecast: int | None, current: int
+) -> None:
+    pods = placeholder_pods(forecast, current)
+    assert pods >= 0
+    if forecast is None or forecast <= current:
+        assert pods == 0  # released when the forecast drops to what runs (or is unusable)
+    else:
+        assert current + pods == forecast
+
+
+def test_placeholders_are_released_as_the_forecast_drops() -> None:
+    assert [placeholder_pods(f, 4) for f in (10, 7, 4, 2, None)] == [6, 3, 0, 0, 0]
