@@ -54,7 +54,9 @@ def main() -> None:
                 "ffdPrice": round(baseline.total_price, 3),
                 "ffdSeconds": round(ffd_seconds, 3),
                 "lowerBound": round(result.lower_bound, 3),
-                "ratioToBound": round(price / result.lower_bound, 4) if result.lower_bound else None,
+                "ratioToBound": round(price / result.lower_bound, 4)
+                if result.lower_bound
+                else None,
                 "ratioToFfd": round(price / baseline.total_price, 4),
             }
         )

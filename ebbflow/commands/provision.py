@@ -117,7 +117,8 @@ def load_pools(path: Path) -> list[Any]:
         try:
             pools.append(NodePool.model_validate(doc))
         except ValidationError as exc:
-            raise InputError("\n".join(str(i) for i in issues_from(exc, str(path), number)))
+            issues = issues_from(exc, str(path), number)
+            raise InputError("\n".join(str(i) for i in issues)) from None
     if not pools:
         raise InputError(f"{path}: no NodePool in the file")
     return pools

@@ -34,7 +34,8 @@ def simulate(
 
     from ebbflow.sim.runner import result_json
     from ebbflow.sim.runner import simulate as run_simulation
-    from ebbflow.sim.scenario import load_scenario, parse_duration
+    from ebbflow.sim.scenario import load_scenario
+    from ebbflow.sim.scenario_base import parse_duration
 
     path = scenario or bundled(DEFAULT_SCENARIO)
     try:

@@ -11,10 +11,10 @@ interruption bucket, or in a storm on demand.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import math
 import random
-import builtins
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any

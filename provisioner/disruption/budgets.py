@@ -92,15 +92,17 @@ def budget_mapping(
 def why_blocked(
     rules: Iterable[BudgetRule], total_nodes: int, disrupting: int, reason: str, now: float
 ) -> str:
-    """In words, which budget leaves no room for `reason` (for the dry run)."""
-    for rule in rules:
-        if not rule.applies_to(reason):
-            continue
-        allowed = allowed_by_rule(rule, total_nodes, now)
-        if allowed - disrupting <= 0:
-            window = f" (schedule {rule.schedule!r})" if rule.schedule else ""
-            return (
-                f"budget nodes={rule.nodes}{window} allows {allowed} of {total_nodes} nodes "
-                f"for {reason}, {disrupting} already disrupting"
-            )
-    return f"budget for {reason} is used up"
+    """In words, the budget that binds for `reason` (for the dry run)."""
+    binding = min(
+        (r for r in rules if r.applies_to(reason)),
+        key=lambda r: allowed_by_rule(r, total_nodes, now),
+        default=None,
+    )
+    if binding is None:
+        return f"no budget limits {reason}"
+    allowed = allowed_by_rule(binding, total_nodes, now)
+    window = f" (schedule {binding.schedule!r})" if binding.schedule else ""
+    return (
+        f"budget nodes={binding.nodes}{window} allows {allowed} of {total_nodes} nodes "
+        f"for {reason} at once ({disrupting} already disrupting)"
+    )

@@ -7,7 +7,7 @@ requirement set is a handful of vector operations, done once per pod class and t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -272,10 +272,3 @@ def taint_problem(template: NodeTemplate, tolerations: Sequence[Toleration]) -> 
     """The first NodePool taint the pod does not tolerate, in words (startup taints aside)."""
     taint = untolerated(tolerations, template.taints)
     return None if taint is None else describe_taint(taint)
-
-
-def label_map(reqs: Mapping[str, ReqSet]) -> dict[str, str]:
-    """Labels a requirement set pins to a single value (In [v])."""
-    return {
-        k: next(iter(r.values)) for k, r in reqs.items() if not r.complement and len(r.values) == 1
-    }

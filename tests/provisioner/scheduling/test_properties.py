@@ -19,9 +19,11 @@ from provisioner.scheduling.model import (
     LabelSelector,
     NodeTemplate,
     Offering,
+    Operator,
     Plan,
     Pod,
     PodAffinityTerm,
+    Requirement,
     Resources,
     Taint,
     TaintEffect,
@@ -138,16 +140,9 @@ def check(
             NODEPOOL: node.pool,
         }
         for p in node.pods:
-            assert labels_satisfy(labels, reqs_of([])) is None
-            sel = reqs_of([])
-            if p.node_selector:
-                from provisioner.scheduling.model import Operator, Requirement
-
-                sel = reqs_of(Requirement(k, Operator.IN, (v,)) for k, v in p.node_selector.items())
-            assert labels_satisfy(labels, sel) is None
+            wanted = (Requirement(k, Operator.IN, (v,)) for k, v in p.node_selector.items())
+            assert labels_satisfy(labels, reqs_of(wanted)) is None
             assert untolerated(p.tolerations, pools[node.pool].taints) is None
-            if p.requests.gpu == 0 and any(t.allocatable.gpu == 0 and t.offerings for t in types):
-                pass  # the GPU rule is a preference order, checked in the tables
         apps = Counter(p.labels["app"] for p in node.pods)
         for p in node.pods:
             if p.anti_affinity:

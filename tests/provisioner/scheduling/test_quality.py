@@ -1,0 +1,76 @@
+"""Packing quality on generated mixes over the real catalog (ratios printed with -s)."""
+
+import pytest
+
+from provisioner.catalog import load_catalog
+from provisioner.scheduling.ffd import plan_ffd
+from provisioner.scheduling.mixes import generate_mix
+from provisioner.scheduling.options import PackOptions
+from provisioner.scheduling.packer import plan
+
+# no wall-clock cap: the same plan on any machine
+OPTIONS = PackOptions(time_budget_seconds=None, improvement_rounds=200)
+MIXES = [(100, 1), (1000, 1), (1000, 2)]
+
+
+@pytest.fixture(scope="module")
+def catalog_types() -> tuple:
+    return load_catalog().instance_types
+
+
+@pytest.fixture(scope="module")
+def results(catalog_types: tuple) -> dict:
+    out = {}
+    for pods, seed in MIXES:
+        mix = generate_mix(pods, seed=seed)
+        best = plan(mix.pods, mix.templates, catalog_types, options=OPTIONS)
+        baseline = plan_ffd(mix.pods, mix.templates, catalog_types, options=OPTIONS)
+        out[(pods, seed)] = (best, baseline)
+        print(
+            f"{mix.name}: price {best.total_price:.2f} ffd {baseline.total_price:.2f} "
+            f"bound {best.lower_bound:.2f} ratio {best.total_price / best.lower_bound:.4f}"
+        )
+    return out
+
+
+@pytest.mark.parametrize(("pods", "seed"), MIXES)
+def test_every_pod_of_a_mix_is_placed(results: dict, pods: int, seed: int) -> None:
+    best, _ = results[(pods, seed)]
+    assert not best.unschedulable
+    assert sum(len(n.pods) for n in best.new_nodes) == pods
+
+
+@pytest.mark.parametrize(("pods", "seed"), MIXES)
+def test_never_dearer_than_ffd(results: dict, pods: int, seed: int) -> None:
+    best, baseline = results[(pods, seed)]
+    assert best.total_price <= baseline.total_price + 1e-9
+
+
+@pytest.mark.parametrize(("pods", "seed"), MIXES)
+def test_within_twelve_percent_of_the_lp_bound(results: dict, pods: int, seed: int) -> None:
+    best, _ = results[(pods, seed)]
+    assert best.lower_bound <= best.total_price <= 1.12 * best.lower_bound
+
+
+@pytest.mark.xfail(strict=True, reason="target of the issue not reached yet: 1.06-1.09 today")
+@pytest.mark.parametrize(("pods", "seed"), [m for m in MIXES if m[0] >= 1000])
+def test_within_five_percent_of_the_lp_bound_from_1000_pods(
+    results: dict, pods: int, seed: int
+) -> None:
+    best, _ = results[(pods, seed)]
+    assert best.total_price <= 1.05 * best.lower_bound
+
+
+def test_gpu_pods_land_on_nvidia_types_with_enough_gpus(
+    results: dict, catalog_types: tuple
+) -> None:
+    by_name = {t.name: t for t in catalog_types}
+    best, _ = results[(1000, 1)]
+    for node in best.new_nodes:
+        it = by_name[node.instance_type]
+        gpus = sum(p.requests.gpu for p in node.pods)
+        if gpus:
+            assert it.labels["karpenter.k8s.aws/instance-gpu-manufacturer"] == "nvidia"
+            assert gpus <= it.allocatable.gpu
+        else:
+            assert it.allocatable.gpu == 0 and it.gpu_name is None
