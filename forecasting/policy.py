@@ -134,8 +134,10 @@ def predictive_replicas(inputs: PredictiveInputs) -> PredictiveDecision:
     begins = snapshot.made_at + math.floor((at - snapshot.made_at) / snapshot.step_seconds) * (
         snapshot.step_seconds
     )
-    if i.reactive_reads_metric and begins <= i.now:
-        # the step at now + lead time has begun: the reactive decision observes it
+    if i.reactive_reads_metric and begins <= i.now and i.reactive > 0:
+        # the step at now + lead time has begun: the reactive decision observes it. Not at a
+        # reactive zero: below its activation threshold (or cooled down) it serves nothing of
+        # what it observes, and the forecast's pods still hold
         return PredictiveDecision(
             i.reactive, Reason.REACTIVE, None, "the step at now + lead time has begun"
         )

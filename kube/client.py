@@ -1,7 +1,8 @@
 """The Cluster port over `kubernetes_asyncio`: a real API server, via kubeconfig or in-cluster.
 
 One pooled ApiClient serves every call. Requests that fail with 429 or 5xx (or cannot
-reach the server) are retried with backoff, honouring Retry-After; 409 surfaces as
+reach the server) are retried with backoff, honouring Retry-After (except an eviction's 429,
+which is a PodDisruptionBudget's answer for the caller to requeue); 409 surfaces as
 `Conflict` for the caller to re-read and re-apply; a watch that outlives its
 resourceVersion raises `Gone` so the caller re-lists. Status codes map to the port's typed
 errors, so retry decisions are made by type, never by matching strings.
@@ -141,24 +142,39 @@ class KubeClient:
         auth_query: list[Any] = []
         await self.api.update_params_for_auth(headers, auth_query, ["BearerToken"])
         params: Any = [(k, v) for k, v in (query or {}).items() if v is not None] + auth_query
+
+        def send() -> Awaitable[Any]:
+            return self.api.rest_client.request(
+                method,
+                url,
+                query_params=params,
+                headers=headers,
+                body=body,
+                _preload_content=False,
+                _request_timeout=deadline if deadline is not None else self.request_timeout,
+            )
+
+        return await self._retrying(f"{method} {path}", send, stream=stream)
+
+    async def _retrying(
+        self,
+        what: str,
+        send: Callable[[], Awaitable[Any]],
+        stream: bool = False,
+        retry_throttled: bool = True,
+    ) -> Any:
+        """`send()` (a raw, unread response) until it succeeds or fails for good; returns
+        parsed JSON, or the response itself when `stream`."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self.api.rest_client.request(
-                    method,
-                    url,
-                    query_params=params,
-                    headers=headers,
-                    body=body,
-                    _preload_content=False,
-                    _request_timeout=deadline if deadline is not None else self.request_timeout,
-                )
+                response = await send()
             except ApiException as exc:
                 body_text = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
                 error = _error(exc.status or 500, body_text or str(exc), _retry_after(exc.headers))
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                error = ServerError(f"{method} {path}: {type(exc).__name__}: {exc}")
+                error = ServerError(f"{what}: {type(exc).__name__}: {exc}")
             else:
                 if stream:
                     return response
@@ -168,12 +184,14 @@ class KubeClient:
                 else:
                     return json.loads(text) if text else {}
             retriable = isinstance(error, TemporaryError) and not isinstance(error, Conflict | Gone)
+            if isinstance(error, TooManyRequests) and not retry_throttled:
+                retriable = False
             if not retriable or attempt > self.retries:
                 raise error
             wait = self.backoff * 2 ** (attempt - 1)
             if isinstance(error, TooManyRequests) and error.retry_after is not None:
                 wait = error.retry_after
-            log.info("%s %s: %s; retry %d in %.1fs", method, path, error, attempt, wait)
+            log.info("%s: %s; retry %d in %.1fs", what, error, attempt, wait)
             await self._sleep(wait)
 
     # --- the Cluster port ---------------------------------------------------------------
@@ -308,6 +326,53 @@ class KubeClient:
             "source": {"component": "ebbflow"},
         }
         await self.create(EVENTS, event)
+
+    async def evict(
+        self, name: str, namespace: str, grace_period_seconds: int | None = None
+    ) -> None:
+        eviction = k8s.V1Eviction(
+            api_version="policy/v1",
+            kind="Eviction",
+            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace),
+            delete_options=k8s.V1DeleteOptions(grace_period_seconds=grace_period_seconds),
+        )
+        create = k8s.CoreV1Api(self.api).create_namespaced_pod_eviction
+        # 429 is the PDB's answer (kube-apiserver, Karpenter's eviction queue): the caller
+        # requeues after retry_after rather than this call blocking on it
+        await self._post_to_pod(create, name, namespace, eviction, retry_throttled=False)
+
+    async def bind(self, name: str, namespace: str, node: str) -> None:
+        binding = k8s.V1Binding(
+            api_version="v1",
+            kind="Binding",
+            metadata=k8s.V1ObjectMeta(name=name, namespace=namespace),
+            target=k8s.V1ObjectReference(api_version="v1", kind="Node", name=node),
+        )
+        create = k8s.CoreV1Api(self.api).create_namespaced_pod_binding
+        await self._post_to_pod(create, name, namespace, binding)
+
+    async def _post_to_pod(
+        self,
+        create: Callable[..., Awaitable[Any]],
+        name: str,
+        namespace: str,
+        body: Any,
+        retry_throttled: bool = True,
+    ) -> None:
+        """POST `body` to a pod subresource through the typed API, with our error mapping."""
+        await self._retrying(
+            f"{type(body).__name__} of pod {namespace}/{name}",
+            # raw response: V1Binding cannot deserialize the Status the server answers
+            # (target is required; kubernetes-client/python#825)
+            lambda: create(
+                name,
+                namespace,
+                body,
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
+            ),
+            retry_throttled=retry_throttled,
+        )
 
 
 def _retry_after(headers: Any) -> float | None:

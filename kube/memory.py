@@ -5,7 +5,8 @@ creationTimestamp, 409 on a stale update, merge and JSON patch, the /scale and /
 subresources (writes to the main resource keep the stored status), finalizers (delete marks
 deletionTimestamp until they are gone), no-op updates that change nothing, and watches that
 resume from a resourceVersion (410 Gone once it has left the history window) and turn a
-label-selector mismatch into DELETED.
+label-selector mismatch into DELETED. Pods can be evicted (PodDisruptionBudgets checked as in
+kube/disruption_budgets.py, 429 when one forbids it) and bound to a node (409 once bound).
 
 Simplified: namespaces need not exist; without finalizers deletion is immediate (no grace
 periods, no garbage collection of owned objects); create keeps the status it is given (handy
@@ -26,10 +27,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from kube.disruption_budgets import eviction_refusal
 from kube.patches import copy_object, ingest_object, json_patch, merge_patch
 from kube.port import (
     EVENTS,
     JSON,
+    POD_DISRUPTION_BUDGETS,
+    PODS,
     AlreadyExists,
     Cluster,
     ClusterError,
@@ -54,7 +58,7 @@ from kube.selectors import (
 HISTORY_LIMIT = 1000  # watch events kept per kind for resuming a watch
 VERBS = frozenset(
     {"get", "list", "watch", "create", "replace", "patch", "delete"}
-    | {"get_scale", "patch_scale", "patch_status", "record_event"}
+    | {"get_scale", "patch_scale", "patch_status", "record_event", "evict", "bind"}
 )
 # Kinds whose main resource owns `.status` (no status subresource); all others keep it.
 _STATUSLESS = frozenset({"Event", "ConfigMap", "Secret"})
@@ -232,7 +236,9 @@ class MemoryCluster:
 
     async def delete(self, kind: Kind, name: str, namespace: str | None = None) -> None:
         self.faults.check("delete", kind)
-        old = self._stored(kind, name, namespace)
+        self._delete(kind, self._stored(kind, name, namespace))
+
+    def _delete(self, kind: Kind, old: JSON) -> None:
         metadata = old["metadata"]
         if not metadata.get("finalizers"):
             self._remove(kind, old)
@@ -245,6 +251,33 @@ class MemoryCluster:
                 "generation": metadata.get("generation", 0) + 1,
             }
             self._commit(kind, old, {**old, "metadata": marked})
+
+    # --- pods/eviction, pods/binding ---------------------------------------------------------
+
+    async def evict(
+        self, name: str, namespace: str, grace_period_seconds: int | None = None
+    ) -> None:
+        """policy/v1 Eviction: delete the pod unless a PodDisruptionBudget forbids it.
+
+        `grace_period_seconds` is accepted for the port's sake; deletion here is immediate
+        (or held by finalizers) as with `delete`.
+        """
+        self.faults.check("evict", PODS)
+        pod = self._stored(PODS, name, namespace)
+        namespace = pod["metadata"]["namespace"]
+        budgets = list(self._each(POD_DISRUPTION_BUDGETS, namespace))
+        refusal = eviction_refusal(pod, budgets, list(self._each(PODS, namespace)))
+        if refusal is not None:
+            raise refusal.error()
+        self._delete(PODS, pod)
+
+    async def bind(self, name: str, namespace: str, node: str) -> None:
+        """v1 Binding: set spec.nodeName and the PodScheduled condition in one write."""
+        self.faults.check("bind", PODS)
+        if not node:
+            raise Invalid(f"Binding {namespace}/{name}: target.name: Required value")
+        old = self._stored(PODS, name, namespace)
+        self._commit(PODS, old, _bound(old, node))
 
     # --- subresources -----------------------------------------------------------------------
 
@@ -612,6 +645,33 @@ def _default(kind: Kind, obj: JSON) -> None:
         spec = obj.get("spec")
         if spec is None or (isinstance(spec, dict) and "replicas" not in spec):
             obj["spec"] = {**(spec or {}), "replicas": 1}
+
+
+def _bound(pod: JSON, node: str) -> JSON:
+    """`pod` bound to `node`; Conflict when it is bound already or being deleted, as the API
+    server's pods/binding answers."""
+    metadata = pod["metadata"]
+    name = metadata["name"]
+    current = (pod.get("spec") or {}).get("nodeName")
+    if current:
+        raise Conflict(
+            f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is already '
+            f'assigned to node "{current}"'
+        )
+    if metadata.get("deletionTimestamp"):
+        raise Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
+    status = pod.get("status") or {}
+    conditions = [
+        c
+        for c in status.get("conditions") or []
+        if isinstance(c, dict) and c.get("type") != "PodScheduled"
+    ]
+    conditions.append({"type": "PodScheduled", "status": "True"})
+    return {
+        **pod,
+        "spec": {**(pod.get("spec") or {}), "nodeName": node},
+        "status": {**status, "conditions": conditions},
+    }
 
 
 def _require_scale(kind: Kind) -> None:

@@ -245,3 +245,15 @@ class Cluster(Protocol):
     ) -> None:
         """Record a core/v1 Event about `regarding` (counts repeats like the kubelet does)."""
         ...
+
+    async def evict(
+        self, name: str, namespace: str, grace_period_seconds: int | None = None
+    ) -> None:
+        """Evict a pod (policy/v1 Eviction): TooManyRequests, with retry_after, while a
+        PodDisruptionBudget forbids it; NotFound when the pod is gone."""
+        ...
+
+    async def bind(self, name: str, namespace: str, node: str) -> None:
+        """Bind a pod to `node` (v1 Binding, as a scheduler does): sets spec.nodeName;
+        Conflict when the pod is already bound."""
+        ...

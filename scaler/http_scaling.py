@@ -83,11 +83,17 @@ class PulledCounts:
         self.max_age = max_age
         self._fetched = -1.0
         self._counts: dict[Key, RouteMetrics] = {}
+        self._stale = False
         self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        """The next read pulls afresh (an activation was pushed: the cache predates it)."""
+        self._stale = True
 
     async def metrics(self, key: Key) -> RouteMetrics:
         async with self._lock:
-            if time.monotonic() - self._fetched > self.max_age:
+            if self._stale or time.monotonic() - self._fetched > self.max_age:
+                self._stale = False  # an invalidate() during the pull makes the next read pull
                 self._counts = await self._pull()
                 self._fetched = time.monotonic()
         return self._counts.get(key, RouteMetrics())

@@ -189,6 +189,15 @@ def plan_command(
         Path | None, typer.Option("--catalog", help="Instance-type CSV (default: AWS us-east-1).")
     ] = None,
     output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+    disruption: Annotated[
+        bool,
+        typer.Option(
+            "--disruption", help="Show what would be disrupted now and why (needs --nodes)."
+        ),
+    ] = False,
+    pdbs: Annotated[
+        Path | None, typer.Option("--pdbs", help="PodDisruptionBudgets (with --disruption).")
+    ] = None,
 ) -> None:
     """Plan the cheapest nodes for pending pods, without launching anything.
 
@@ -209,6 +218,9 @@ def plan_command(
         types = load_catalog(catalog).instance_types
     except (InputError, CatalogError) as exc:
         raise fail(str(exc)) from None
+    if disruption:
+        _disruption_dry_run(nodes, existing, pools, types, pdbs, output)
+        return
     templates = [node_template(p) for p in pools]
     result = plan(pending, templates, types, existing)
     data = plan_json(result, {p.metadata.name: p for p in pools})
@@ -236,3 +248,53 @@ def plan_command(
     )
     for u in data["unschedulable"]:
         err.print(f"[yellow]unschedulable[/yellow] {u['pod']}: {u['reason']}", highlight=False)
+
+
+def _disruption_dry_run(
+    nodes: Path | None,
+    existing: list[Any],
+    pools: list[Any],
+    types: Any,
+    pdbs: Path | None,
+    output: Output,
+) -> None:
+    """`--disruption`: the disruption planner's commands for now, and why the rest stay."""
+    import time
+
+    from provisioner.disruption.inputs import cluster_state, pdb_from_manifest
+    from provisioner.disruption.planner import explain
+    from provisioner.disruption.report import disruption_json
+
+    if nodes is None:
+        raise fail("--disruption needs --nodes (the Nodes, with their Pods in --pods)")
+    try:
+        node_docs = [doc for _, doc in _documents(nodes) if doc.get("kind") == "Node"]
+        budgets = []
+        for number, doc in _documents(pdbs) if pdbs is not None else []:
+            if doc.get("kind") == "PodDisruptionBudget":
+                try:
+                    budgets.append(pdb_from_manifest(doc))
+                except ValueError as exc:
+                    raise InputError(f"{pdbs}:doc {number}: {exc}") from None
+        now = time.time()  # the dry run is about this moment
+        state = cluster_state(node_docs, existing, pools, types, budgets, now)
+    except (InputError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    data = disruption_json(explain(state, now))
+    if output is Output.json:
+        print_json(data)
+        return
+    table = Table(title=f"disruption now ({len(existing)} nodes)")
+    for column in ("method", "nodes", "replacements", "saves $/hour", "why"):
+        table.add_column(column, justify="right" if column == "saves $/hour" else "left")
+    for d in data["disruptions"]:
+        table.add_row(
+            d["method"],
+            ", ".join(d["nodes"]),
+            ", ".join(f"{r['instanceType']} ({r['capacityType']})" for r in d["replacements"]),
+            f"{d['savingsPerHour']:.4f}",
+            d["reason"],
+        )
+    out.print(table)
+    for n in data["notCandidates"]:
+        out.print(f"{n['node']}: {n['reason']}", highlight=False)

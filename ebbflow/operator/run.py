@@ -109,6 +109,14 @@ class Operator:
         if self.http is not None:
             await self.http.set_ownership(owns)
 
+    def activate(self, namespace: str, name: str) -> bool:
+        """A pushed activation: poll the HTTPScaledObject now, on counts read afresh."""
+        if self.http is None:
+            return False
+        if self._pulled is not None:
+            self._pulled.invalidate()
+        return self.http.wake(namespace, name)
+
     def ready(self) -> bool:
         return self.controller.listed and (self.http is None or self.http.listed)
 
@@ -117,7 +125,7 @@ class Operator:
         if serve_http:
             app = health_app(self.metrics.registry, self.ready)
             if self.http is not None:  # the interceptor's push: 202 here, 404 on another shard
-                add_activation_route(app, self.http.wake)
+                add_activation_route(app, self.activate)
             runner, self.port = await start_health_server(
                 app, self.settings.metrics_host, self.settings.metrics_port
             )

@@ -21,6 +21,7 @@ from ebbflow.sim.nodes import NodeLayer, NodeResult, node_result_json
 from ebbflow.sim.predictive import SimulatedPredictors
 from ebbflow.sim.scenario import Scenario, Signal, Workload
 from ebbflow.sim.scheduler import SimulatedScheduler
+from ebbflow.sim.timeline import Timeline, TimelineRecorder
 from ebbflow.sim.workload import SimulatedDeployment
 from kube.memory import MemoryCluster
 from kube.port import DEPLOYMENTS, SCALED_OBJECTS, Cluster
@@ -163,6 +164,7 @@ class SimulationResult:
     workloads: tuple[WorkloadResult, ...]
     controller_errors: int
     nodes: NodeResult | None = None
+    timeline: Timeline | None = None  # only when asked for (`timeline_step`): cost reports
 
 
 def _deployment(workload: Workload) -> dict[str, Any]:
@@ -195,6 +197,7 @@ async def simulate(
     progress: Callable[[float, float], None] | None = None,
     step: float = 3600.0,
     predictive: bool = True,
+    timeline_step: float | None = None,
 ) -> SimulationResult:
     """Replay `scenario`; `progress(done, total)` is called after each `step` simulated seconds.
     `predictive=False` drives every ScaledObject reactively (its spec.predictive ignored)."""
@@ -227,6 +230,10 @@ async def simulate(
     layer = None
     if scenario.spec.provisioning is not None:
         layer = await NodeLayer.create(scenario, cluster, clock, deployments, start, seed)
+    recorder = None
+    if timeline_step is not None:  # after `account`: it samples accounted state
+        recorder = TimelineRecorder(deployments, start, scenario.duration, timeline_step, layer)
+        clock.on_advance(recorder.observe)
     kubelet = Kubelet(cluster, clock, deployments, start, layer.scheduler if layer else None)
     tasks = [
         asyncio.create_task(kubelet.run(), name="kubelet"),
@@ -285,6 +292,7 @@ async def simulate(
         workloads=tuple(results),
         controller_errors=sum(controller.stats.errors.values()),
         nodes=layer.result(start + scenario.duration) if layer is not None else None,
+        timeline=recorder.finish() if recorder is not None else None,
     )
 
 

@@ -10,9 +10,10 @@ No kube-apiserver can run here, so this one does: the real `kubectl` and
 
 What it serves, module by module: discovery and OpenAPI v3 (discovery.py), resources and
 their alias groups keda.sh/karpenter.sh (resources.py), CRUD, list and patch (app.py),
-watch (watch.py), /scale, /status, eviction and binding (subresources.py, policy.py),
-Tables for `kubectl get` (tables.py), field selectors (fields.py), strategic merge patch
-(strategic.py), Status errors (status.py) and fault switches for tests (faults.py).
+watch (watch.py), /scale, /status, eviction and binding (subresources.py, with the budget
+check of kube/disruption_budgets.py), Tables for `kubectl get` (tables.py), field selectors
+(fields.py), strategic merge patch (strategic.py), Status errors (status.py) and fault
+switches for tests (faults.py).
 """
 
 from kube.apiserver.app import ApiServer

@@ -1,4 +1,8 @@
-"""Subresources: /scale (autoscaling/v1 Scale), /status, pods/eviction and pods/binding."""
+"""Subresources: /scale (autoscaling/v1 Scale), /status, pods/eviction and pods/binding.
+
+Eviction refuses what kube/disruption_budgets.py refuses (the same check as
+`MemoryCluster.evict`); binding is `MemoryCluster.bind`, one write as kube-apiserver makes.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from kube.apiserver.patching import APPLY, merge_diff, patch_type, patched, read_body
-from kube.apiserver.policy import bound, eviction_refusal
-from kube.apiserver.request import (
-    Target,
-    check_preconditions,
-    dry_run_requested,
-    json_response,
-)
+from kube.apiserver.request import Target, check_preconditions, json_response
 from kube.apiserver.status import ApiError, success
+from kube.disruption_budgets import eviction_refusal
 from kube.port import JSON, POD_DISRUPTION_BUDGETS, PODS, Conflict, Invalid, Kind, Scale
 
 if TYPE_CHECKING:
@@ -176,7 +175,10 @@ class Subresources:
         pods, _ = await cluster.list(PODS, namespace)
         refusal = eviction_refusal(pod, budgets, pods)
         if refusal is not None:
-            raise refusal
+            details = {"causes": list(refusal.causes)} if refusal.causes else None
+            raise ApiError(
+                refusal.code, refusal.message, details=details, retry_after=refusal.retry_after
+            )
         with self._server.dry_run(request, options):
             await cluster.delete(PODS, name, namespace)
         return json_response(success(201), 201)
@@ -194,13 +196,8 @@ class Subresources:
         node = (body.get("target") or {}).get("name")
         if not node or (body.get("target") or {}).get("kind") not in (None, "", "Node"):
             raise Invalid("Binding: target: must name a Node")
-        cluster = self._server.cluster
-        pod = await cluster.get(PODS, name, target.namespace)
-        spec_patch, status_patch = bound(pod, node)
-        dry = dry_run_requested(request)
-        if not dry:
-            await cluster.patch(PODS, name, spec_patch, target.namespace)
-            await cluster.patch_status(PODS, name, status_patch, target.namespace)
+        with self._server.dry_run(request):
+            await self._server.cluster.bind(name, target.namespace or "", node)
         return json_response(success(201), 201)
 
 

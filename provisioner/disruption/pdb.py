@@ -27,7 +27,8 @@ class PdbState:
 
     name: str
     namespace: str = "default"
-    selector: LabelSelector = LabelSelector()  # noqa: RUF009 (frozen, shared safely)
+    # policy/v1: an empty selector matches every pod of the namespace, a null one none
+    selector: LabelSelector | None = LabelSelector()  # noqa: RUF009 (frozen, shared safely)
     min_available: int | str | None = None
     max_unavailable: int | str | None = None
     always_allow_unhealthy: bool = False  # unhealthyPodEvictionPolicy: AlwaysAllow
@@ -38,10 +39,9 @@ class PdbState:
         return f"{self.namespace}/{self.name}"
 
     def matches(self, pod: Pod) -> bool:
-        if pod.namespace != self.namespace:
+        if pod.namespace != self.namespace or self.selector is None:
             return False
         empty = not self.selector.match_labels and not self.selector.match_expressions
-        # policy/v1: an empty selector matches every pod of the namespace
         return empty or pod_matches(self.selector, self.namespace, pod)
 
 

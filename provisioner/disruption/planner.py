@@ -7,7 +7,7 @@ yields a command wins the round, within its NodePools' budgets for its reason.
 The executor's loop, every 10 s or so:
 1. `commands = plan_disruption(state, now)`;
 2. for a command with `needs_validation`, wait `options.validation_period` (15 s) and call
-   `validate(command, state_then_now, later)`: a string says why to abandon it;
+   `validate(command, state_at_that_moment, later)`: a string says why to abandon it;
 3. taint the candidates `karpenter.sh/disrupted:NoSchedule`, launch `replacements`, wait
    for them to be Ready, then drain (`pdb.eviction_waves`) and delete the candidates;
 4. after a consolidation, keep `record_replaced(...)` as the next state's
@@ -29,7 +29,12 @@ from provisioner.disruption.consolidation import (
 from provisioner.disruption.expiration import expired_commands, expired_names
 from provisioner.disruption.methods import Drift, Emptiness
 from provisioner.disruption.simulation import simulate
-from provisioner.disruption.state import DEFAULT_OPTIONS, ClusterState, DisruptionOptions
+from provisioner.disruption.state import (
+    DEFAULT_OPTIONS,
+    ClusterState,
+    ConsolidationPolicy,
+    DisruptionOptions,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +117,10 @@ def _why_left_alone(round_: Round, candidate: Candidate, graceful: Command | Non
         return "waits for a later round (one graceful command per round)"
     why = consolidation.why_not(candidate)
     if why is not None:
-        empty = emptiness.why_not(candidate)
-        return why if empty is None or "consolidat" in empty else f"{empty}; {why}"
+        policy = candidate.pool.consolidation_policy
+        pods = len(candidate.reschedulable_pods)
+        busy = policy is ConsolidationPolicy.WHEN_EMPTY and pods
+        return f"{why} and {pods} pods run on it" if busy else why
     cmd, why, _ = compute_consolidation(round_, MethodName.SINGLE_NODE, [candidate])
     if cmd is None:
         return why

@@ -152,8 +152,11 @@ def test_multi_node_replaces_several_nodes_by_one_cheaper() -> None:
 
 def test_multi_node_deletes_when_the_rest_has_room() -> None:
     state = cluster(
-        [node("a", "medium", [pod("p1")]), node("b", "medium", [pod("p2")])]
-        + [node("big", "xlarge", [pod(f"q{i}", cpu=1000) for i in range(8)])]
+        [
+            node("a", "medium", [pod("p1")]),
+            node("b", "medium", [pod("p2")]),
+            node("big", "xlarge", [pod(f"q{i}", cpu=1000) for i in range(8)]),
+        ]
     )
     command = only(state)
     assert command.method is MethodName.MULTI_NODE and command.replacements == ()
@@ -172,7 +175,7 @@ def test_multi_node_deletes_when_the_rest_has_room() -> None:
         # already the cheapest fit: nothing to do
         ([("n", "small", [1500])], None),
         # pods fit on the other node: delete
-        ([("n", "small", [500]), ("m", "large", [1000, 1000])], ("n", None)),
+        ([("n", "small", [500]), ("m", "medium", [3000])], ("n", None)),
         # two large nodes cost as much as the xlarge: keep
         ([("n", "xlarge", [7000, 7000])], None),
     ],

@@ -7,9 +7,9 @@ import pytest
 from provisioner.disruption.pdb import (
     PdbState,
     disruptions_allowed,
+    evictable_together,
     eviction_blocker,
     eviction_waves,
-    evictable_together,
 )
 from provisioner.disruption.planner import explain, plan_disruption
 from provisioner.scheduling.model import LabelSelector
