@@ -28,6 +28,7 @@ from kube.port import (
     CLUSTER_TRIGGER_AUTHENTICATIONS,
     CONFIG_MAPS,
     DEPLOYMENTS,
+    HTTP_SCALED_OBJECTS,
     JOBS,
     PODS,
     SCALED_JOBS,
@@ -46,10 +47,10 @@ RELEASE_NAMESPACE = "ebbflow"
 Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 
-def granted() -> tuple[set[Grant], set[Grant]]:
+def granted(values: dict[str, Any] | None = None) -> tuple[set[Grant], set[Grant]]:
     """What the rendered ClusterRole grants everywhere, and the Role in its namespace."""
     chart = helm.Chart.load(str(CHART))
-    manifests = chart.render({}, name="ebbflow", namespace=RELEASE_NAMESPACE)
+    manifests = chart.render(values or {}, name="ebbflow", namespace=RELEASE_NAMESPACE)
     objects = [doc for doc in yaml.safe_load_all(manifests["ebbflow/templates/rbac.yaml"]) if doc]
     tables: dict[str, set[Grant]] = {"ClusterRole": set(), "Role": set()}
     for obj in objects:
@@ -222,8 +223,24 @@ SEED: list[tuple[Kind, dict[str, Any]]] = [
 ]
 
 
-async def test_cluster_role_grants_exactly_what_the_operator_calls(tmp_path: Path) -> None:
-    cluster_role, role = granted()
+HTTP_SCALED_OBJECT = {
+    "apiVersion": "ebbflow.io/v1alpha1",
+    "kind": "HTTPScaledObject",
+    "metadata": {"name": "web", "namespace": "apps"},
+    "spec": {
+        "hosts": ["web.example"],
+        "scaleTargetRef": {"name": "web", "service": "web", "port": 80},
+        "replicas": {"min": 0, "max": 5},
+        "scalingMetric": {"concurrency": {"targetValue": 10}},
+    },
+}
+
+
+@pytest.mark.parametrize("interceptor", [False, True], ids=["default", "interceptor"])
+async def test_cluster_role_grants_exactly_what_the_operator_calls(
+    tmp_path: Path, interceptor: bool
+) -> None:
+    cluster_role, role = granted({"interceptor": {"enabled": interceptor}})
     cluster = MemoryCluster(now=time.time)
     running = await serve(cluster, namespaces=("default", "apps", RELEASE_NAMESPACE))
     calls: set[tuple[Grant, str | None]] = set()
@@ -233,6 +250,8 @@ async def test_cluster_role_grants_exactly_what_the_operator_calls(tmp_path: Pat
 
     for kind, obj in SEED:  # straight into storage: only the operator's requests are recorded
         await cluster.create(kind, obj)
+    if interceptor:
+        await cluster.create(HTTP_SCALED_OBJECTS, HTTP_SCALED_OBJECT)
     running.server.on_access = record
     kube = await KubeClient.from_kubeconfig(str(write_kubeconfig(tmp_path / "kc", running.url)))
     pools = Pools(open_seconds=0)
@@ -245,6 +264,8 @@ async def test_cluster_role_grants_exactly_what_the_operator_calls(tmp_path: Pat
         retry_period=0.2,
         read_timeout=0.5,
         metrics_port=0,
+        # nothing listens on port 9: the /queue pull fails as an unreachable interceptor does
+        interceptor_urls="http://127.0.0.1:9" if interceptor else "",
     )
     scalers = LiveScalers(
         kube,
