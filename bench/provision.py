@@ -5,6 +5,10 @@ price (plan), ffdPrice (Karpenter-style FFD baseline, same run), lowerBound (LP 
 ratioToBound, ratioToFfd.
 
     .venv/bin/python bench/provision.py --pods 100 1000 10000 --repeat 3
+
+`--budget none` plans without the wall-clock cap on improvement (`PackOptions`): the same,
+machine-independent plan every time (the quality the tests check); the default 2 s cap makes
+quality depend on how fast (and how busy) the machine is.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from provisioner.catalog import load_catalog
 from provisioner.scheduling.ffd import plan_ffd
 from provisioner.scheduling.mixes import generate_mix
+from provisioner.scheduling.options import PackOptions
 from provisioner.scheduling.packer import plan
 
 
@@ -25,7 +30,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--spot", action="store_true", help="pools may buy spot too")
+    parser.add_argument(
+        "--budget", default="2", help="seconds of improvement per plan, or 'none' for no cap"
+    )
     args = parser.parse_args()
+    budget = None if args.budget == "none" else float(args.budget)
+    options = PackOptions(time_budget_seconds=budget)
     types = load_catalog().instance_types
     results = []
     for count in args.pods:
@@ -34,16 +44,17 @@ def main() -> None:
         result = None
         for _ in range(args.repeat):
             start = time.perf_counter()
-            result = plan(mix.pods, mix.templates, types)
+            result = plan(mix.pods, mix.templates, types, options=options)
             best = min(best, time.perf_counter() - start)
         assert result is not None
         start = time.perf_counter()
-        baseline = plan_ffd(mix.pods, mix.templates, types)
+        baseline = plan_ffd(mix.pods, mix.templates, types, options=options)
         ffd_seconds = time.perf_counter() - start
         price = result.total_price
         results.append(
             {
                 "mix": mix.name,
+                "budget": budget,
                 "pods": count,
                 "types": len(types),
                 "seconds": round(best, 3),

@@ -11,6 +11,7 @@ from ebbflow.commands import crds, forecast, provision, scale, scalers, sim
 from ebbflow.commands.common import err, out
 from ebbflow.commands.interceptor import interceptor
 from ebbflow.commands.operator import operator_command
+from ebbflow.commands.report import report
 from ebbflow.commands.simulate import simulate
 from provisioner.api import MANIFEST_KINDS
 from scaler.http_api import HTTP_API_VERSIONS, HTTPScaledObject
@@ -33,6 +34,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(scalers.app, name="scalers")
 app.add_typer(provision.app, name="provision")
 app.command()(simulate)
+app.command()(report)
 operator_command(app)
 app.command(name="interceptor")(interceptor)
 

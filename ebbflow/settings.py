@@ -54,6 +54,17 @@ class OperatorSettings(BaseSettings):
     cluster_auth_namespace: str = Field(
         default="ebbflow", description="Where ClusterTriggerAuthentication Secrets live."
     )
+    predictive_pod_startup: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a pod takes to become ready; part of spec.predictive's default "
+        "leadTime.",
+    )
+    predictive_node_launch: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds a new node takes to join; part of spec.predictive's default leadTime.",
+    )
     log_format: Literal["json", "text"] = Field(default="json", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -6,8 +6,10 @@ packer for the cheapest set of new nodes, and creates a NodeClaim per node. Each
 launched through the CloudProvider; an insufficient-capacity error caches the offering for
 three minutes, deletes the claim and re-plans its pods. Pods wait for their claim's node
 (the scheduler binds them once it is Ready); in-flight claims count as nodes in the next
-plan so no pod is provisioned twice. Nodes empty for their pool's `consolidateAfter` are
-removed (the emptiness method; the other disruption methods are the disruption planner's).
+plan so no pod is provisioned twice. It also keeps what the disruption controller
+(`provisioner.disruption.executor`) reads: PodDisruptionBudgets, when a pod last arrived on
+or left each node, when each node became Ready; and it stamps the NodePool hash on every
+NodeClaim so drift can compare it. Removing nodes is the disruption controller's job.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from kube.port import (
     NODE_CLAIMS,
     NODE_POOLS,
     NODES,
+    POD_DISRUPTION_BUDGETS,
     PODS,
     Cluster,
     ClusterError,
@@ -35,7 +38,13 @@ from provisioner.api import NodePool
 from provisioner.cloud.port import CloudProvider, Instance, InsufficientCapacity, LaunchRequest
 from provisioner.cloud.simulated import resource_list
 from provisioner.cloud.unavailable import UnavailableOfferings
-from provisioner.durations import go_duration_seconds
+from provisioner.disruption.inputs import DISRUPTED_TAINT
+from provisioner.disruption.pools import (
+    POOL_HASH_ANNOTATION,
+    POOL_HASH_VERSION,
+    POOL_HASH_VERSION_ANNOTATION,
+    pool_hash,
+)
 from provisioner.nodepools import node_template
 from provisioner.quantity import count, cpu_millicores, memory_bytes
 from provisioner.scheduling.model import (
@@ -68,7 +77,6 @@ GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 class ProvisionerOptions:
     batch_idle_seconds: float = 1.0  # Karpenter's BATCH_IDLE_DURATION
     batch_max_seconds: float = 10.0  # Karpenter's BATCH_MAX_DURATION
-    empty_check_seconds: float = 10.0  # how often empty nodes are looked for
     pack: PackOptions = field(default_factory=PackOptions)
 
 
@@ -95,7 +103,6 @@ class ProvisionerStats:
     plans: int = 0
     claims_created: int = 0
     ice_errors: int = 0
-    empty_nodes_removed: int = 0
     errors: int = 0
     unschedulable: dict[str, str] = field(default_factory=dict)  # pod key -> reason (latest)
 
@@ -128,6 +135,27 @@ def is_pending(pod: JSON) -> bool:
     return phase == "Pending"
 
 
+async def run_loops(loops: Sequence[Any], spawned: set[asyncio.Task[None]]) -> None:
+    """Run `loops` together until cancelled; then cancel them and every task in `spawned`."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in (*tasks, *spawned):
+            task.cancel()
+        for task in (*tasks, *spawned):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def bound_node(pod: JSON) -> str | None:
+    """The node a live pod is bound to (None: unbound, finished or gone)."""
+    if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+        return None
+    node: str | None = pod.get("spec", {}).get("nodeName") or None
+    return node
+
+
 def node_is_ready(node: JSON) -> bool:
     conditions = node.get("status", {}).get("conditions") or ()
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
@@ -155,9 +183,13 @@ class ProvisioningController:
         self.nodes: dict[str, JSON] = {}
         self.claims: dict[str, JSON] = {}
         self.pools: dict[str, NodePool] = {}
+        self.pdbs: dict[str, JSON] = {}  # "namespace/name" -> PodDisruptionBudget
         self.nominated: dict[str, str] = {}  # pod key -> claim name
+        self.last_pod_event: dict[str, float] = {}  # node -> when a pod last came or went
+        self.initialized_at: dict[str, float] = {}  # node -> when it was first seen Ready
+        # bumped on every change the disruption planner reads (it skips unchanged rounds)
+        self.generation = 0
         self._claim_plans: dict[str, NewNode] = {}
-        self._empty_since: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._arrivals = 0
         self._sequence = 0
@@ -166,24 +198,16 @@ class ProvisioningController:
     # --- the loops -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Watch, batch, plan and reap until cancelled."""
+        """Watch, batch and plan until cancelled."""
         loops = [
             self._watch(PODS, self._upsert_pod, self._remove_pod, self._pod_keys),
             self._watch(NODES, self._upsert_node, self._remove_node, self._node_keys),
             self._watch(NODE_CLAIMS, self._upsert_claim, self._remove_claim, self._claim_keys),
             self._watch(NODE_POOLS, self._upsert_pool, self._remove_pool, self._pool_keys),
+            self._watch(POD_DISRUPTION_BUDGETS, self._upsert_pdb, self._remove_pdb, self._pdb_keys),
             self._batching(),
-            self._reaping(),
         ]
-        tasks = [asyncio.create_task(loop) for loop in loops]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in (*tasks, *self._tasks):
-                task.cancel()
-            for task in (*tasks, *self._tasks):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await run_loops(loops, self._tasks)
 
     async def _watch(self, kind: Any, upsert: Any, remove: Any, known: Any) -> None:
         await watch_objects(self.cluster, self.clock, kind, None, upsert, remove, known)
@@ -209,30 +233,33 @@ class ProvisioningController:
                 await self.clock.sleep(self.options.batch_max_seconds)
                 self._wake.set()
 
-    async def _reaping(self) -> None:
-        while True:
-            await self.clock.sleep(self.options.empty_check_seconds)
-            try:
-                await self.remove_empty_nodes()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.stats.errors += 1
-                log.warning("removing empty nodes failed: %s: %s", type(exc).__name__, exc)
-
     # --- informers -----------------------------------------------------------------------
 
     async def _upsert_pod(self, obj: JSON) -> None:
         key = "/".join(key_of(obj))
+        old = self.pods.get(key)
         self.pods[key] = obj
+        before, after = bound_node(old) if old else None, bound_node(obj)
+        if before != after:
+            self._pod_event(before, after)
+        elif old is None:
+            self.generation += 1  # a new pending pod takes room first in disruption plans
         if is_pending(obj) and key not in self.nominated:
             self._arrivals += 1
             self._wake.set()
 
     async def _remove_pod(self, key: tuple[str, str]) -> None:
         name = "/".join(key)
-        self.pods.pop(name, None)
+        old = self.pods.pop(name, None)
         self.nominated.pop(name, None)
+        self._pod_event(bound_node(old) if old else None, None)
+
+    def _pod_event(self, *nodes: str | None) -> None:
+        """A pod arrived on or left these nodes (Karpenter's lastPodEventTime)."""
+        self.generation += 1
+        for node in nodes:
+            if node:
+                self.last_pod_event[node] = self.clock.now()
 
     def _pod_keys(self) -> list[tuple[str, str]]:
         return [(k.split("/", 1)[0], k.split("/", 1)[1]) for k in self.pods]
@@ -240,28 +267,37 @@ class ProvisioningController:
     async def _upsert_node(self, obj: JSON) -> None:
         name = obj["metadata"]["name"]
         self.nodes[name] = obj
+        self.generation += 1
+        if node_is_ready(obj):
+            self.initialized_at.setdefault(name, self.clock.now())
         claim = self.claims.get(name)
         if claim is not None and not claim.get("status", {}).get("nodeName"):
             await self._mark_registered(name, obj)
 
     async def _remove_node(self, key: tuple[str, str]) -> None:
         self.nodes.pop(key[1], None)
+        self.initialized_at.pop(key[1], None)
+        self.last_pod_event.pop(key[1], None)
+        self.generation += 1
 
     def _node_keys(self) -> list[tuple[str, str]]:
         return [("default", n) for n in self.nodes]
 
     async def _upsert_claim(self, obj: JSON) -> None:
         self.claims[obj["metadata"]["name"]] = obj
+        self.generation += 1
 
     async def _remove_claim(self, key: tuple[str, str]) -> None:
         self.claims.pop(key[1], None)
         self._release(key[1])
+        self.generation += 1
 
     def _claim_keys(self) -> list[tuple[str, str]]:
         return [("default", n) for n in self.claims]
 
     async def _upsert_pool(self, obj: JSON) -> None:
         name = obj["metadata"]["name"]
+        self.generation += 1
         try:
             self.pools[name] = NodePool.model_validate(obj)
         except ValidationError as exc:
@@ -273,6 +309,17 @@ class ProvisioningController:
 
     def _pool_keys(self) -> list[tuple[str, str]]:
         return [("default", n) for n in self.pools]
+
+    async def _upsert_pdb(self, obj: JSON) -> None:
+        self.pdbs["/".join(key_of(obj))] = obj
+        self.generation += 1
+
+    async def _remove_pdb(self, key: tuple[str, str]) -> None:
+        self.pdbs.pop("/".join(key), None)
+        self.generation += 1
+
+    def _pdb_keys(self) -> list[tuple[str, str]]:
+        return [(k.split("/", 1)[0], k.split("/", 1)[1]) for k in self.pdbs]
 
     # --- planning ------------------------------------------------------------------------
 
@@ -287,8 +334,12 @@ class ProvisioningController:
                 self.stats.unschedulable[key] = f"invalid pod: {exc}"
         return pods
 
-    def existing_nodes(self) -> list[ExistingNode]:
-        """Registered nodes with their bound pods, and in-flight claims with their nominees."""
+    def existing_nodes(self, include_disrupting: bool = False) -> list[ExistingNode]:
+        """Registered nodes with their bound pods, and in-flight claims with their nominees.
+
+        Nodes tainted karpenter.sh/disrupted:NoSchedule take no new pods and are left out,
+        unless `include_disrupting` (the disruption planner must see their pods).
+        """
         bound: dict[str, list[Pod]] = {}
         for obj in self.pods.values():
             node = obj.get("spec", {}).get("nodeName")
@@ -303,7 +354,7 @@ class ProvisioningController:
                     nominees.setdefault(claim, []).append(pod_from_manifest(nominee))
         out = []
         for name, node in self.nodes.items():
-            if any(t.effect is TaintEffect.NO_SCHEDULE for t in self._disrupting(node)):
+            if not include_disrupting and self.is_disrupting(name):
                 continue
             labels = node.get("metadata", {}).get("labels") or {}
             out.append(
@@ -385,10 +436,12 @@ class ProvisioningController:
                 log.info("pod %s cannot be provisioned: %s", item.pod.key, item.reason)
             self.stats.unschedulable[item.pod.key] = item.reason
         for new in result.new_nodes:
-            await self._create_claim(new)
+            await self.create_claim(new)
         return result
 
-    async def _create_claim(self, new: NewNode) -> None:
+    async def create_claim(self, new: NewNode, nominate: bool = True) -> str:
+        """Create a NodeClaim for `new` and launch it; its pods are nominated to it unless
+        `nominate` is False (a disruption's replacement: its pods are still running)."""
         self._sequence += 1
         name = f"{new.pool}-{self._sequence:05d}"
         pool = self.pools[new.pool]
@@ -423,6 +476,11 @@ class ProvisioningController:
             "metadata": {
                 "name": name,
                 "labels": {**template.metadata.labels, NODEPOOL: new.pool},
+                # what drift compares with the pool's hash later (Karpenter's annotations)
+                "annotations": {
+                    POOL_HASH_ANNOTATION: pool_hash(pool),
+                    POOL_HASH_VERSION_ANNOTATION: POOL_HASH_VERSION,
+                },
             },
             "spec": spec,
         }
@@ -430,9 +488,11 @@ class ProvisioningController:
         self.claims[name] = created
         self._claim_plans[name] = new
         self.stats.claims_created += 1
-        for pod in new.pods:
-            self.nominated[pod.key] = name
+        if nominate:
+            for pod in new.pods:
+                self.nominated[pod.key] = name
         self._spawn(self._launch(name, new))
+        return name
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -512,9 +572,13 @@ class ProvisioningController:
             )
 
     def _release(self, claim: str) -> None:
-        for key in [k for k, c in self.nominated.items() if c == claim]:
+        released = [k for k, c in self.nominated.items() if c == claim]
+        for key in released:
             del self.nominated[key]
         self._claim_plans.pop(claim, None)
+        if released:  # its pods are pending again: plan them in the next batch
+            self._arrivals += 1
+            self._wake.set()
 
     async def _delete_claim(self, name: str) -> None:
         self._release(name)
@@ -536,40 +600,17 @@ class ProvisioningController:
         dumped = pool.spec.template.spec.model_dump(mode="json", by_alias=True)
         return taints_of({"taints": dumped.get("startupTaints")})
 
-    def _disrupting(self, node: JSON) -> tuple[Taint, ...]:
-        return tuple(
-            t for t in taints_of(node.get("spec", {})) if t.key == "karpenter.sh/disrupted"
+    def is_disrupting(self, name: str) -> bool:
+        """The node carries karpenter.sh/disrupted:NoSchedule: no new pods go to it."""
+        node = self.nodes.get(name)
+        if node is None:
+            return False
+        return any(
+            t.key == DISRUPTED_TAINT and t.effect is TaintEffect.NO_SCHEDULE
+            for t in taints_of(node.get("spec", {}))
         )
 
-    # --- emptiness -----------------------------------------------------------------------
-
-    async def remove_empty_nodes(self) -> list[str]:
-        """Delete nodes we launched that held no pod for their pool's consolidateAfter."""
-        now = self.clock.now()
-        busy = {
-            obj["spec"]["nodeName"]
-            for obj in self.pods.values()
-            if obj.get("spec", {}).get("nodeName")
-            and obj.get("status", {}).get("phase") not in ("Succeeded", "Failed")
-        }
-        busy |= set(self.nominated.values())
-        removed = []
-        for name in list(self.nodes):
-            record = self.ledger.get(name)
-            if record is None or record.terminated_at is not None:
-                continue  # not ours, or already going
-            if name in busy:
-                self._empty_since.pop(name, None)
-                continue
-            since = self._empty_since.setdefault(name, now)
-            pool = self.pools.get(record.pool)
-            after = _consolidate_after(pool)
-            if after is None or now - since < after:
-                continue
-            await self.terminate(name)
-            self.stats.empty_nodes_removed += 1
-            removed.append(name)
-        return removed
+    # --- termination ---------------------------------------------------------------------
 
     async def terminate(self, name: str) -> None:
         """Terminate a claim's instance, then delete its Node and NodeClaim."""
@@ -579,9 +620,8 @@ class ProvisioningController:
         if provider_id:
             with contextlib.suppress(Exception):
                 await self.cloud.delete(provider_id)
-        if record is not None:
+        if record is not None and record.terminated_at is None:
             record.terminated_at = self.clock.now()
-        self._empty_since.pop(name, None)
         for kind in (NODES, NODE_CLAIMS):
             with contextlib.suppress(NotFound, ClusterError):
                 await self.cluster.delete(kind, name)
@@ -593,13 +633,6 @@ class ProvisioningController:
 
     def node_cost(self, now: float) -> float:
         return sum(r.cost(now) for r in self.ledger.values())
-
-
-def _consolidate_after(pool: NodePool | None) -> float | None:
-    """Seconds an empty node waits before removal; None when the pool says Never."""
-    if pool is None:
-        return 0.0
-    return go_duration_seconds(pool.spec.disruption.consolidate_after)
 
 
 def _requirement_json(r: Requirement) -> dict[str, Any]:

@@ -29,7 +29,6 @@ from forecasting.policy import (
     forecast_replicas,
     predictive_replicas,
 )
-from forecasting.refit import AUTO, FitRequest, fit_snapshot
 from forecasting.series import Series
 from scaler.api import ScaledObject
 from scaler.behavior import Sample
@@ -172,6 +171,9 @@ class Predictor:
 
     async def refit(self) -> FitState:
         """Read the history up to now and fit it; a failure is kept in the state, not raised."""
+        # statsmodels takes a second or two to import: only processes that forecast pay it
+        from forecasting.refit import AUTO, FitRequest, fit_snapshot
+
         c = self.config
         now = self.clock.now()
         chosen = None

@@ -23,6 +23,10 @@ def simulate(
     duration: Annotated[
         str | None, typer.Option(help="Override the scenario's duration: 3600, 90m, 2d.")
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write the finance report and its result.json into this directory."),
+    ] = None,
 ) -> None:
     """Replay a scenario's real traces against the real controllers, in virtual time.
 
@@ -32,8 +36,7 @@ def simulate(
     """
     import asyncio
 
-    from ebbflow.sim.runner import result_json
-    from ebbflow.sim.runner import simulate as run_simulation
+    from ebbflow.sim.compare import comparison_json, simulate_policies
     from ebbflow.sim.scenario import load_scenario
     from ebbflow.sim.scenario_base import parse_duration
 
@@ -47,6 +50,11 @@ def simulate(
             loaded.duration = parse_duration(duration)
         except ValueError as exc:
             raise fail(f"--duration: {exc}, got {duration!r}") from None
+    if report is not None:  # the report's runs: the timeline and the counterfactual re-runs
+        from ebbflow.commands.report import simulate_report
+
+        simulate_report(loaded, seed, report, output)
+        return
     show_progress = output is Output.table and out.is_terminal
     if show_progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -59,14 +67,14 @@ def simulate(
             console=err,
         ) as bar:
             task = bar.add_task("sim", total=loaded.duration / 3600)
-            result = asyncio.run(
-                run_simulation(
-                    loaded, seed, lambda done, _total: bar.update(task, completed=done / 3600)
-                )
-            )
+
+            def advance(done: float, total: float) -> None:
+                bar.update(task, completed=done / 3600, total=total / 3600)
+
+            result, reactive = asyncio.run(simulate_policies(loaded, seed, advance))
     else:
-        result = asyncio.run(run_simulation(loaded, seed))
-    data = result_json(result)
+        result, reactive = asyncio.run(simulate_policies(loaded, seed))
+    data = comparison_json(result, reactive)
     if output is Output.json:
         print_json(data)
         return
@@ -76,6 +84,15 @@ def simulate(
     columns = [(w["name"], w) for w in data["workloads"]]
     if len(columns) > 1:
         columns.append(("total", data["total"]))
+    if reactive is not None:  # predictive: each column twice, the reactive run first
+        before = [(w["name"], w) for w in data["reactive"]["workloads"]]
+        if len(before) > 1:
+            before.append(("total", data["reactive"]["total"]))
+        columns = [
+            pair
+            for (name, r), (_, p) in zip(before, columns, strict=True)
+            for pair in ((f"{name} reactive", r), (f"{name} predictive", p))
+        ]
     for name, _ in columns:
         table.add_column(name, justify="right")
     metrics: list[tuple[str, Any]] = [
@@ -83,6 +100,7 @@ def simulate(
         ("static for peak, replica-hours", lambda w: f"{w['baseline']['replicaHours']:.1f}"),
         ("savings", lambda w: f"{w['savingsPercent']:.1f}%"),
         ("SLO violation seconds", lambda w: str(w["sloViolationSeconds"])),
+        ("under-provisioned time (τU)", lambda w: f"{w['tauU']:.3f}%"),
         ("max backlog", lambda w: f"{w['maxBacklog']:.0f}"),
         ("scale events", lambda w: str(w["scaleEvents"])),
         ("seconds at zero", lambda w: str(w["secondsAtZero"])),

@@ -19,6 +19,7 @@ from ebbflow.settings import OperatorSettings
 from kube.port import Cluster
 from scaler.clock import Clock
 from scaler.controller import ScalerFactory, ScalingController
+from scaler.history import PrometheusPredictors
 from scaler.http_scaling import HTTPScalingController, PulledCounts, RouteScalers
 from scaler.interceptor.counting import CountsSource
 from scaler.interceptor.push import add_activation_route
@@ -55,6 +56,9 @@ class Operator:
             observer=self.metrics,
             owns=_nothing,
             stagger=True,
+            predictors=PrometheusPredictors(
+                clock, settings.predictive_pod_startup, settings.predictive_node_launch
+            ),
         )
         # ScaledJobs share the shards: a ScaledJob is driven by the leader of its shard
         self.jobs = (

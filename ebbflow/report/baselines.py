@@ -133,11 +133,15 @@ class Pricing:
             elif self.prices is not None:
                 self._bounds[key] = sum(n * self.prices[name] for name, n in key)
             else:
-                self._bounds[key] = plan(self._pods(dict(key)), self.templates, self.types).lower_bound
+                self._bounds[key] = plan(
+                    self._pods(dict(key)), self.templates, self.types
+                ).lower_bound
         return self._bounds[key]
 
 
-def static_peak(timeline: Timeline, pricing: Pricing) -> tuple[Baseline, dict[str, int], dict[str, int]]:
+def static_peak(
+    timeline: Timeline, pricing: Pricing
+) -> tuple[Baseline, dict[str, int], dict[str, int]]:
     """The static baseline, the replicas it runs per workload, and its nodes by type."""
     replicas: dict[str, int] = {}
     by_demand = True

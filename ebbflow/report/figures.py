@@ -8,7 +8,7 @@ amounts exactly as printed, shown to 0.1%.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -79,6 +79,7 @@ class Report:
     namespaces: tuple[GroupRow, ...]
     baselines: tuple[BaselineRow, ...]
     slo_attainment: float | None
+    slo_violation_hours: float
     exact_cents: int | None  # the per-second bill of the simulation, for comparison
     node_priced: bool  # False: no nodes, pods priced per pod-hour
     cost_lines: tuple[Line, ...]  # dollars per hour, hourly
@@ -149,10 +150,14 @@ def build_report(
     all_notes = list(notes)
     if bound is not None:
         baselines.append(bound)
+        if actual_cents < cents(bound.cost):
+            all_notes.append(
+                "Autoscaling cost less than the clairvoyant bound: that is only possible by "
+                "not serving all of the demand (see its SLO attainment)."
+            )
     else:
         all_notes.append(
-            "Clairvoyant bound not available: it needs each workload's demand and capacity "
-            "per pod."
+            "Clairvoyant bound not available: it needs each workload's demand and capacity per pod."
         )
     if "reactive-only" not in keys:
         all_notes.append(
@@ -160,8 +165,10 @@ def build_report(
             "period with `ebbflow simulate`."
         )
     baseline_rows = []
+    actual_costs = tuple(c.node_cost for c in costs)
     for b in baselines:
-        c = cents(b.cost)
+        # the actual run standing in for a baseline shows the actual's own amount
+        c = actual_cents if b.costs == actual_costs else cents(b.cost)
         worse = (
             overall_slo is not None
             and b.slo_attainment is not None
@@ -170,7 +177,13 @@ def build_report(
         saving = savings_percent(actual_cents, c) if b.key != "clairvoyant" else None
         baseline_rows.append(
             BaselineRow(
-                b.key, b.title, b.description, c, saving, b.slo_attainment, b.note,
+                b.key,
+                b.title,
+                b.description,
+                c,
+                saving,
+                b.slo_attainment,
+                b.note,
                 worse and saving is not None and saving > 0,
             )
         )
@@ -192,7 +205,10 @@ def build_report(
         namespaces=_groups(rows, timeline, team_of, by_team=False),
         baselines=tuple(baseline_rows),
         slo_attainment=overall_slo,
-        exact_cents=cents(timeline.exact_node_cost) if timeline.exact_node_cost is not None else None,
+        slo_violation_hours=sum(timeline.slo_violations.values()) / 3600,
+        exact_cents=cents(timeline.exact_node_cost)
+        if timeline.exact_node_cost is not None
+        else None,
         node_priced=bool(timeline.nodes),
         cost_lines=_cost_lines(timeline, [c.node_cost for c in costs], baselines),
         replica_lines=_replica_lines(timeline, infos),
@@ -223,7 +239,15 @@ def _rows(timeline: Timeline, costs: Sequence[object], team_of: dict[str, str]) 
             money[key] = money.get(key, 0.0) + cost.idle
     slo = _daily_slo(timeline, team_of)
     return [
-        Row(day, round(hours[day], 4), team, ns, cents(dollars), pod_seconds.get((day, team, ns), 0.0) / 3600, slo.get((day, team, ns)))
+        Row(
+            day,
+            round(hours[day], 4),
+            team,
+            ns,
+            cents(dollars),
+            pod_seconds.get((day, team, ns), 0.0) / 3600,
+            slo.get((day, team, ns)),
+        )
         for (day, team, ns), dollars in sorted(money.items())
     ]
 
@@ -305,7 +329,7 @@ def _cost_lines(
     return tuple(lines)
 
 
-def _replica_lines(timeline: Timeline, infos: dict[str, object]) -> tuple[Line, ...]:
+def _replica_lines(timeline: Timeline, infos: Mapping[str, object]) -> tuple[Line, ...]:
     lines = []
     for name in infos:
         points = tuple(

@@ -31,7 +31,7 @@ def moment(epoch: float) -> str:
 
 
 def period(start: float, end: float) -> str:
-    """`1 Jul 2014 00:00 UTC – 8 Jul 2014 00:00 UTC (7 days)`."""
+    """`1 Jul 2014 00:00 UTC to 8 Jul 2014 00:00 UTC (7 days)`."""
     days = (end - start) / 86400
     length = f"{days:g} days" if days >= 1 else f"{(end - start) / 3600:g} hours"
-    return f"{moment(start)} – {moment(end)} ({length})"
+    return f"{moment(start)} to {moment(end)} ({length})"

@@ -40,7 +40,7 @@ def _group_table(table_id: str, title: str, members: str, rows: tuple[GroupRow, 
         )
     body.append(
         f'<tr class="total"><td>Total</td><td></td><td class="num cost" id="{table_id}-total">'
-        f"{usd(total)}</td><td class=\"num\">100.0%</td>"
+        f'{usd(total)}</td><td class="num">100.0%</td>'
         f'<td class="num">{number(sum(r.replica_hours for r in rows))}</td><td></td></tr>'
     )
     return (
@@ -70,8 +70,8 @@ def _summary(r: Report) -> str:
     if r.slo_attainment is not None:
         lines.append(
             f"<p>The service met its SLO {attainment(r.slo_attainment)} of the time "
-            f"({number(100 * (1 - r.slo_attainment) * (r.end - r.start) / 3600, 2)} hours "
-            "of violation, summed over workloads).</p>"
+            f"({number(r.slo_violation_hours, 2)} hours of violation, summed over "
+            "workloads).</p>"
         )
     for b in r.baselines:
         if b.bought_with_violations:
@@ -84,7 +84,8 @@ def _summary(r: Report) -> str:
     if bound is not None and bound.cents > 0:
         lines.append(
             f"<p>No system could have served this demand for less than {usd(bound.cents)} "
-            f"(the clairvoyant bound): autoscaling paid {number(total / bound.cents, 2)}× that.</p>"
+            "(the clairvoyant bound): autoscaling paid "
+            f"{number(total / bound.cents, 2)}&times; that.</p>"
         )
     return '<div class="summary">' + "".join(lines) + "</div>"
 
@@ -93,16 +94,17 @@ def _baselines(r: Report) -> str:
     rows = [
         '<tr data-baseline="actual"><td><b>ebbflow (actual)</b></td>'
         "<td>What the cluster paid with ebbflow autoscaling.</td>"
-        f'<td class="num cost">{usd(r.total_cents)}</td><td class="num"></td>'
+        f'<td class="num cost">{usd(r.total_cents)}</td><td class="num savings"></td>'
         f'<td class="num">{attainment(r.slo_attainment)}</td><td></td></tr>'
     ]
     for b in r.baselines:
         flag = ' <span class="warn">(saving bought with SLO violations)</span>'
+        saving = percent(b.savings_percent) if b.savings_percent is not None else "&mdash;"
         rows.append(
             f'<tr data-baseline="{b.key}"><td>{escape(b.title)}</td>'
             f"<td>{escape(b.description)}</td>"
             f'<td class="num cost">{usd(b.cents)}</td>'
-            f'<td class="num savings">{percent(b.savings_percent) if b.savings_percent is not None else "—"}</td>'
+            f'<td class="num savings">{saving}</td>'
             f'<td class="num">{attainment(b.slo_attainment)}</td>'
             f'<td class="note">{escape(b.note)}{flag if b.bought_with_violations else ""}</td></tr>'
         )
@@ -112,7 +114,7 @@ def _baselines(r: Report) -> str:
         '<th class="num">SLO attainment</th><th>Note</th></tr></thead><tbody>'
         + "".join(rows)
         + "</tbody></table>"
-        '<p class="note">Saving = 1 − autoscaling cost / baseline cost, from the amounts as '
+        '<p class="note">Saving = 1 &minus; autoscaling cost / baseline cost, from the amounts as '
         "printed.</p>"
     )
 
@@ -128,10 +130,10 @@ def _method(r: Report) -> str:
         f"Data: {escape(source)}, sampled every {number(r.step / 60, 0)} minutes.",
         "Node cost: each node present at a sample is billed for the sample's interval at its "
         "offering's price per hour (spot or on-demand, from the instance catalog).",
-        "Allocation: each workload is charged its share of every node it runs on — the larger "
-        "of its requested share of the node's CPU and memory, or of its GPUs when it requests "
-        "them (requests, as OpenCost allocates). What no workload requests is idle capacity, "
-        "shown as its own line.",
+        "Allocation: each workload is charged its share of every node it runs on &mdash; the "
+        "larger of its requested share of the node's CPU and memory, or of its GPUs when it "
+        "requests them (requests, as OpenCost allocates). What no workload requests is idle "
+        "capacity, shown as its own line.",
         f"Teams: the workload's <code>{escape(r.team_label)}</code> label.",
         "SLO attainment: the share of seconds in which each workload's queue would drain "
         "within its SLO, over all workloads.",
@@ -150,17 +152,27 @@ def _method(r: Report) -> str:
 def render_html(r: Report) -> str:
     """The report page, self-contained."""
     cost_chart = line_chart(
-        "chart-cost", "Cost per hour: ebbflow against the baselines", r.cost_lines,
+        "chart-cost",
+        "Cost per hour: ebbflow against the baselines",
+        r.cost_lines,
         lambda v: f"${v:,.2f}/h",
     )
     replica_chart = line_chart(
-        "chart-replicas", "Replicas over time", r.replica_lines, lambda v: f"{v:,.0f}",
-        dashed_from=len(r.replica_lines), step=True,
+        "chart-replicas",
+        "Replicas over time",
+        r.replica_lines,
+        lambda v: f"{v:,.0f}",
+        dashed_from=len(r.replica_lines),
+        step=True,
     )
     node_chart = (
         line_chart(
-            "chart-nodes", "Nodes over time", r.node_lines, lambda v: f"{v:,.0f}",
-            dashed_from=len(r.node_lines), step=True,
+            "chart-nodes",
+            "Nodes over time",
+            r.node_lines,
+            lambda v: f"{v:,.0f}",
+            dashed_from=len(r.node_lines),
+            step=True,
         )
         if r.node_lines
         else ""

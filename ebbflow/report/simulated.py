@@ -146,18 +146,21 @@ async def simulate_for_report(
             return None
         return lambda done, total: phase(what, done, total)
 
-    result = await simulate(scenario, seed, progress("simulating", ), timeline_step=step)
+    result = await simulate(scenario, seed, progress("simulating"), timeline_step=step)
     assert result.timeline is not None
     timeline = result.timeline
     seed = result.seed
     prices = None
     if not timeline.nodes:
-        prices = _pod_prices(timeline, scenario)
+        prices = _pod_prices(timeline)
     reruns: list[Baseline] = []
     notes: list[str] = []
     if scenario.spec.provisioning is not None:
         od = await simulate(
-            on_demand_scenario(scenario), seed, progress("re-run on-demand only"), timeline_step=step
+            on_demand_scenario(scenario),
+            seed,
+            progress("re-run on-demand only"),
+            timeline_step=step,
         )
         assert od.timeline is not None
         reruns.append(
@@ -217,7 +220,7 @@ async def simulate_for_report(
     return data, result
 
 
-def _pod_prices(timeline: Timeline, scenario: Any) -> dict[str, float]:
+def _pod_prices(timeline: Timeline) -> dict[str, float]:
     from ebbflow.report.baselines import default_templates, pod_prices
     from provisioner.catalog import load_catalog
 

@@ -17,11 +17,12 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 56
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    for m in (1, 2, 2.5, 5, 10):
-        if value <= m * power:
-            return m * power
-    return 10 * power
+    # four gridline steps of a round size: 1, 2, 2.5 or 5 times a power of ten
+    power = 10.0 ** math.floor(math.log10(value / 4))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if value <= 4 * m * power:
+            return 4 * m * power
+    return 40.0 * power
 
 
 def line_chart(

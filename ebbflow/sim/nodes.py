@@ -1,7 +1,10 @@
-"""The simulator's node layer: the real provisioning controller over a simulated cloud.
+"""The simulator's node layer: the real provisioning and disruption controllers over a
+simulated cloud.
 
-It is wired exactly as in production (watches, NodeClaims, the packer) with two adapters
-swapped: the SimulatedCloud for the cloud API and the SimulatedScheduler for kube-scheduler.
+It is wired exactly as in production (watches, NodeClaims, the packer, the disruption
+planner and its executor, evictions through the API) with two adapters swapped: the
+SimulatedCloud for the cloud API and the SimulatedScheduler for kube-scheduler and the
+ReplicaSets.
 Node cost is billed per second from launch to termination at the offering's price. The
 baseline is what a static cluster would pay: the same pods at the trace's peak, packed onto
 on-demand nodes by the same packer, running the whole time.
@@ -25,6 +28,8 @@ from kube.port import NODE_POOLS, Cluster
 from provisioner.catalog import load_catalog
 from provisioner.cloud.simulated import CloudTiming, SimulatedCloud
 from provisioner.controller import ProvisioningController
+from provisioner.disruption.churn import Churn
+from provisioner.disruption.executor import DisruptionController, DisruptionStats, ExecutorOptions
 from provisioner.nodepools import node_template
 from provisioner.scheduling.packer import plan
 from scaler.clock import VirtualClock
@@ -43,6 +48,23 @@ class NodeResult:
     baseline_cost: float  # static on-demand nodes sized for the peak
     baseline_nodes: tuple[tuple[str, int], ...]  # (instance type, count)
     duration_seconds: float
+    consolidation: bool = True
+    disruption: DisruptionStats | None = None
+    churn: Churn | None = None
+    pod_seconds: float = 0.0  # replica-seconds of every workload (for evictions per pod-day)
+    pods_killed: int = 0  # pods still on a node when it vanished
+    pending_pod_seconds: float = 0.0
+    storm_notices: int = 0  # interruption notices the scenario's spotStorm sent
+    reschedule_waits: tuple[float, ...] = ()  # seconds each replacement pod waited for a node
+    never_rescheduled: int = 0  # replacement pods still pending at the end
+
+    @property
+    def evictions(self) -> int:
+        return self.disruption.evictions if self.disruption else 0
+
+    @property
+    def evictions_per_pod_day(self) -> float:
+        return self.evictions / (self.pod_seconds / 86400) if self.pod_seconds else 0.0
 
     @property
     def cost_per_hour(self) -> float:
@@ -77,7 +99,13 @@ class NodeLayer:
         self.scheduler = scheduler
         self.cloud = cloud
         self.controller = controller
+        spec = scenario.spec.provisioning
+        self.consolidation = spec.consolidation if spec is not None else True
+        self.disruption = DisruptionController(
+            controller, ExecutorOptions(consolidation=self.consolidation)
+        )
         self.start_time = start
+        self.storm_notices = 0
 
     @classmethod
     async def create(
@@ -119,11 +147,22 @@ class NodeLayer:
     def start(self) -> list[asyncio.Task[Any]]:
         tasks = [
             asyncio.create_task(self.controller.run(), name="provisioner"),
+            asyncio.create_task(self.disruption.run(), name="disruption"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
         ]
         for name in self.deployments:
             tasks.append(asyncio.create_task(self.scheduler.sync(name), name=f"pods-{name}"))
+        spec = self.scenario.spec.provisioning
+        if spec is not None and spec.spot_storm is not None:
+            tasks.append(asyncio.create_task(self._storm(), name="spot-storm"))
         return tasks
+
+    async def _storm(self) -> None:
+        spec = self.scenario.spec.provisioning
+        assert spec is not None and spec.spot_storm is not None
+        storm = spec.spot_storm
+        await self.clock.sleep(self.start_time + storm.at - self.clock.now())
+        self.storm_notices = len(self.cloud.storm(storm.fraction, storm.within))
 
     def close(self) -> None:
         self.cloud.close()
@@ -148,11 +187,22 @@ class NodeLayer:
             peak_nodes=self.scheduler.peak_nodes,
             launches=self.cloud.launched,
             insufficient_capacity_errors=self.controller.stats.ice_errors,
-            empty_nodes_removed=self.controller.stats.empty_nodes_removed,
+            empty_nodes_removed=self.disruption.stats.nodes.get("emptiness", 0),
             unschedulable_pods=len(self.controller.stats.unschedulable),
             baseline_cost=base_price * duration / 3600,
             baseline_nodes=base_nodes,
             duration_seconds=duration,
+            consolidation=self.consolidation,
+            disruption=self.disruption.stats,
+            churn=self.disruption.churn(),
+            pod_seconds=sum(d.accounts.replica_seconds for d in self.deployments.values()),
+            pods_killed=sum(d.accounts.pods_killed for d in self.deployments.values()),
+            pending_pod_seconds=sum(
+                d.accounts.pending_pod_seconds for d in self.deployments.values()
+            ),
+            storm_notices=self.storm_notices,
+            reschedule_waits=tuple(self.scheduler.reschedule_waits),
+            never_rescheduled=self.scheduler.waiting_replacements,
         )
 
     def static_baseline(self) -> tuple[float, tuple[tuple[str, int], ...]]:
@@ -193,4 +243,43 @@ def node_result_json(n: NodeResult) -> dict[str, Any]:
             "nodes": [{"instanceType": t, "count": c} for t, c in n.baseline_nodes],
         },
         "savingsPercent": round(n.savings_percent, 3),
+        "disruption": disruption_json(n),
+    }
+
+
+def disruption_json(n: NodeResult) -> dict[str, Any]:
+    """The `nodes.disruption` block: what the disruption controller did, and churn."""
+    stats = n.disruption or DisruptionStats()
+    churn = n.churn
+    lifetime = churn.min_replacement_lifetime if churn else None
+    waits = n.reschedule_waits
+    return {
+        "consolidation": n.consolidation,
+        "commands": dict(sorted(stats.commands.items())),
+        "nodesRemoved": dict(sorted(stats.nodes.items())),
+        "abandoned": stats.abandoned,
+        "replacementFailures": stats.replacement_failures,
+        "evictions": stats.evictions,
+        "evictionsByMethod": dict(sorted(stats.evictions_by_method.items())),
+        "evictionsPerPodDay": round(n.evictions_per_pod_day, 4),
+        "evictionRetries": stats.eviction_retries,
+        "forcedDeletions": stats.forced_deletions,
+        "interruptions": stats.interruptions,
+        "stormNotices": n.storm_notices,
+        "podsKilled": n.pods_killed,
+        "pendingPodSeconds": round(n.pending_pod_seconds, 1),
+        "rescheduled": {
+            "pods": len(waits),
+            "pendingSeconds": round(sum(waits), 1),
+            "maxPendingSeconds": round(max(waits, default=0.0), 1),
+            "stillPending": n.never_rescheduled,
+        },
+        "churn": {
+            "removals": churn.removals if churn else 0,
+            "replacements": churn.replacements if churn else 0,
+            "minReplacementLifetimeSeconds": None if lifetime is None else round(lifetime, 1),
+            "replacedTooSoon": churn.replaced_too_soon if churn else 0,
+            "flaps": churn.flaps if churn else 0,
+            "shapeReturns": churn.shape_returns if churn else 0,
+        },
     }

@@ -1,8 +1,9 @@
 """A scenario's node layer: NodePools, the catalog, cloud timing and capacity limits.
 
 With a `provisioning` section, pods need nodes: the real provisioning controller launches
-them from the catalog through the simulated cloud, a simulated scheduler binds pods to
-Ready nodes, and the run reports node cost. Without it, pods start on an unlimited cluster.
+them from the catalog through the simulated cloud, the real disruption controller removes
+and replaces them, a simulated scheduler binds pods to Ready nodes, and the run reports node
+cost. Without it, pods start on an unlimited cluster.
 """
 
 from __future__ import annotations
@@ -38,6 +39,19 @@ class OfferingCapacity(Model):
     count: int = Field(ge=0)
 
 
+class SpotStorm(Model):
+    """At `at`, interruption notices reach `fraction` of the spot nodes within `within`."""
+
+    at: float = Field(ge=0)
+    fraction: float = Field(gt=0, le=1)
+    within: float = Field(default=300.0, ge=0)
+
+    @field_validator("at", "within", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
 class ProvisioningSpec(Model):
     node_pools: list[dict[str, Any]] = Field(default_factory=list)
     node_pools_file: str | None = None
@@ -46,7 +60,11 @@ class ProvisioningSpec(Model):
     registration_seconds: float = 40.0
     registration_jitter_seconds: float = 20.0
     capacity: list[OfferingCapacity] = Field(default_factory=list)
-    spot_interruptions: bool = False
+    spot_interruptions: bool = False  # notices at the catalog's interruption-bucket rates
+    spot_storm: SpotStorm | None = None
+    # false: every NodePool acts as WhenEmpty (empty nodes go, none is consolidated), the
+    # "without consolidation" comparison; drift, expiry and interruptions still apply
+    consolidation: bool = True
 
     @field_validator("registration_seconds", "registration_jitter_seconds", mode="before")
     @classmethod

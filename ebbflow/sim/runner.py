@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ebbflow.sim.http import HTTPRoutesFirst
 from ebbflow.sim.nodes import NodeLayer, NodeResult, node_result_json
 from ebbflow.sim.predictive import SimulatedPredictors
 from ebbflow.sim.scenario import Scenario, Signal, Workload
@@ -147,6 +148,8 @@ class WorkloadResult:
     seconds_at_zero: int
     peak_replicas: int
     under_provisioned_seconds: int = 0  # ready capacity below the arrival rate
+    pending_pod_seconds: float = 0.0  # pods waiting for a node (node layer only)
+    evictions: int = 0  # pods evicted by node disruption (node layer only)
     scale_history: tuple[tuple[float, int], ...] = ()  # (seconds since start, replicas)
 
     @property
@@ -224,9 +227,10 @@ async def simulate(
 
     clock.on_advance(account)
     predictors = SimulatedPredictors(scenario, clock) if predictive else None
-    controller = ScalingController(
-        cluster, clock, SimulatedScalers(deployments, clock, start), predictors=predictors
+    scalers = HTTPRoutesFirst(  # HTTPScaledObjects read the interceptor's counts (sim/http.py)
+        SimulatedScalers(deployments, clock, start), deployments, lambda: clock.now() - start
     )
+    controller = ScalingController(cluster, clock, scalers, predictors=predictors)
     layer = None
     if scenario.spec.provisioning is not None:
         layer = await NodeLayer.create(scenario, cluster, clock, deployments, start, seed)
@@ -282,6 +286,8 @@ async def simulate(
                 seconds_at_zero=a.seconds_at_zero,
                 peak_replicas=a.peak_replicas,
                 under_provisioned_seconds=a.under_provisioned_seconds,
+                pending_pod_seconds=a.pending_pod_seconds,
+                evictions=a.evictions,
                 scale_history=tuple(d.history),
             )
         )
@@ -317,6 +323,8 @@ def result_json(result: SimulationResult) -> dict[str, Any]:
             "secondsAtZero": w.seconds_at_zero,
             "peakReplicas": w.peak_replicas,
             "tauU": rounded(100.0 * w.under_provisioned_seconds / result.duration_seconds),
+            "pendingPodSeconds": rounded(w.pending_pod_seconds),
+            "evictions": w.evictions,
         }
         for w in result.workloads
     ]

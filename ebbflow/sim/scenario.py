@@ -66,6 +66,8 @@ class PodSpec(Model):
     startup_jitter_seconds: float = 0.0
     shutdown_seconds: float = 10.0
     capacity_per_second: float = Field(gt=0)
+    # mean time a request spends in a pod: in-flight requests for HTTP concurrency (sim/http.py)
+    request_seconds: float = Field(default=0.1, gt=0)
     # what each pod asks of a node (used when the scenario provisions nodes)
     resources: dict[str, str | int | float] = Field(default_factory=_default_requests)
     node_selector: dict[str, str] = Field(default_factory=dict)

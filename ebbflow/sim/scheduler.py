@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ebbflow.sim.workload import SimulatedDeployment
-from kube.port import NODES, PODS, Cluster, NotFound
+from kube.port import NODES, PODS, Cluster, Conflict, NotFound
 from provisioner.controller import node_is_ready, resources_of, taints_of
 from provisioner.scheduling.model import Pod, Resources, Taint, TaintEffect
 from provisioner.scheduling.pods import pod_from_manifest
@@ -105,18 +105,76 @@ class SimulatedScheduler:
         self.templates: dict[str, Pod] = {}
         self._serial: dict[str, int] = dict.fromkeys(deployments, 0)
         self.peak_nodes = 0
+        # pods made to replace evicted or killed ones: created at; and, once bound, the wait
+        self._replaced_at: dict[str, float] = {}
+        self.reschedule_waits: list[float] = []
         self._lock = asyncio.Lock()
 
     async def run(self) -> None:
-        await watch_objects(
-            self.cluster,
-            self.clock,
-            NODES,
-            None,
-            self._upsert_node,
-            self._remove_node,
-            lambda: [("default", n) for n in self.nodes],
+        await asyncio.gather(
+            watch_objects(
+                self.cluster,
+                self.clock,
+                NODES,
+                None,
+                self._upsert_node,
+                self._remove_node,
+                lambda: [("default", n) for n in self.nodes],
+            ),
+            watch_objects(
+                self.cluster,
+                self.clock,
+                PODS,
+                None,
+                self._upsert_pod,
+                self._remove_pod,
+                self._pod_keys,
+            ),
         )
+
+    def _pod_keys(self) -> list[tuple[str, str]]:
+        keys = []
+        for name, d in self.deployments.items():
+            namespace = d.workload.so.metadata.namespace
+            keys += [(namespace, p) for p in self.unbound[name]]
+            keys += [(namespace, p) for p, _ in self.bound[name]]
+        return keys
+
+    async def _upsert_pod(self, obj: dict[str, Any]) -> None:
+        return None  # the pods are ours: we know what we created and bound
+
+    async def _remove_pod(self, key: tuple[str, str]) -> None:
+        """A pod we still count was deleted by someone else (an eviction): replace it."""
+        now = self.clock.now() - self.start
+        async with self._lock:
+            for name, d in self.deployments.items():
+                if d.workload.so.metadata.namespace != key[0]:
+                    continue
+                if key[1] in self.unbound[name]:
+                    self.unbound[name].remove(key[1])
+                    await self._replace(name)
+                    break
+                node = next((n for p, n in self.bound[name] if p == key[1]), None)
+                if node is not None:
+                    self.bound[name].remove((key[1], node))
+                    self._release(key[1], node, self.template(name))
+                    d.evict(now)
+                    await self._replace(name)
+                    break
+            await self._bind_all()
+
+    async def _replace(self, name: str) -> None:
+        """The ReplicaSet's answer to a lost pod: a new pending one."""
+        self._serial[name] += 1
+        replacement = f"{name}-{self._serial[name]:06d}"
+        await self.cluster.create(PODS, pod_manifest(self.deployments[name], replacement))
+        self.unbound[name].append(replacement)
+        self._replaced_at[replacement] = self.clock.now()
+
+    @property
+    def waiting_replacements(self) -> int:
+        """Replacement pods not bound yet (at the end of a run: pods never rescheduled)."""
+        return len(self._replaced_at)
 
     def template(self, name: str) -> Pod:
         if name not in self.templates:
@@ -136,7 +194,9 @@ class SimulatedScheduler:
                 unbound.append(pod_name)
             while len(unbound) + len(bound) > d.desired:
                 if unbound:
-                    await self._delete_pod(d, unbound.pop())
+                    pod_name = unbound.pop()
+                    self._replaced_at.pop(pod_name, None)  # no longer wanted
+                    await self._delete_pod(d, pod_name)
                 else:
                     pod_name, node = bound.pop()
                     self._release(pod_name, node, self.template(name))
@@ -159,11 +219,12 @@ class SimulatedScheduler:
                 state.used = state.used + pod.requests
                 state.pods.add(pod_name)
                 self.bound[name].append((pod_name, node))
+                replaced = self._replaced_at.pop(pod_name, None)
+                if replaced is not None:
+                    self.reschedule_waits.append(self.clock.now() - replaced)
                 namespace = d.workload.so.metadata.namespace
-                with contextlib.suppress(NotFound):
-                    await self.cluster.patch(
-                        PODS, pod_name, {"spec": {"nodeName": node}}, namespace
-                    )
+                with contextlib.suppress(NotFound, Conflict):
+                    await self.cluster.bind(pod_name, namespace, node)
                     await self.cluster.patch_status(PODS, pod_name, {"phase": "Running"}, namespace)
                 d.bind(now)
 
@@ -203,12 +264,12 @@ class SimulatedScheduler:
                 lost = [(p, n) for p, n in bound if n == key[1]]
                 for pod_name, node in lost:
                     bound.remove((pod_name, node))
-                    await self._delete_pod(d, pod_name)
-                    d.lose(now)
-                    self._serial[name] += 1
-                    replacement = f"{name}-{self._serial[name]:06d}"
-                    await self.cluster.create(PODS, pod_manifest(d, replacement))
-                    self.unbound[name].append(replacement)
+                    try:  # the pod garbage collector removes the dead node's pods
+                        await self.cluster.delete(PODS, pod_name, d.workload.so.metadata.namespace)
+                        d.lose(now)
+                    except NotFound:  # evicted just before its node went
+                        d.evict(now)
+                    await self._replace(name)
             await self._bind_all()
 
 

@@ -266,7 +266,14 @@ def timeline_json(t: Timeline) -> dict[str, Any]:
             {
                 "t": s.time,
                 "workloads": {
-                    name: [w.replicas, w.ready, w.pending, w.desired, w.demand, w.slo_violation_seconds]
+                    name: [
+                        w.replicas,
+                        w.ready,
+                        w.pending,
+                        w.desired,
+                        w.demand,
+                        w.slo_violation_seconds,
+                    ]
                     for name, w in s.workloads.items()
                 },
                 "nodes": {

@@ -27,6 +27,9 @@ class Accounting:
     scale_events: int = 0
     served: float = 0.0
     arrived: float = 0.0
+    pending_pod_seconds: float = 0.0  # pods created but not yet bound to a node
+    evictions: int = 0  # pods evicted from a node being disrupted (then replaced)
+    pods_killed: int = 0  # pods still on a node when it vanished (then replaced)
 
 
 @dataclass
@@ -92,6 +95,19 @@ class SimulatedDeployment:
             self.ready -= 1
         else:
             return
+        self.accounts.pods_killed += 1
+        self.pending += 1
+
+    def evict(self, now: float) -> None:
+        """A pod was evicted: it shuts down gracefully, and its ReplicaSet makes a pending one."""
+        if self.ready:
+            self.ready -= 1
+        elif self.starting:
+            self.starting.pop()
+        else:
+            return
+        bisect.insort(self.stopping, now + self.workload.spec.pod.shutdown_seconds)
+        self.accounts.evictions += 1
         self.pending += 1
 
     def _start(self, now: float) -> None:
@@ -141,6 +157,7 @@ class SimulatedDeployment:
                 a.slo_violation_seconds += 1
             if backlog > a.max_backlog:
                 a.max_backlog = backlog
+        a.pending_pod_seconds += self.pending * (end - self.second)
         self.backlog, self.ready, self.utilization, self.second = backlog, ready, busy, end
 
     def arrival_rate(self, now: float) -> float:

@@ -62,6 +62,7 @@ class Assignment:
     value: float
     nodes: FloatArray  # (T,) x_t
     pods: FloatArray  # (K, T) y_kt
+    duals: FloatArray | None = None  # (K,) price of placing one more pod of class k
 
 
 def assignment_lp(
@@ -77,7 +78,7 @@ def assignment_lp(
     pairs_k, pairs_t = np.nonzero(allowed & (counts[:, None] > 0))
     p_n = len(pairs_k)
     if p_n == 0:
-        return Assignment(0.0, np.zeros(t_n), np.zeros((k_n, t_n)))
+        return Assignment(0.0, np.zeros(t_n), np.zeros((k_n, t_n)), np.zeros(k_n))
     scale = np.maximum(alloc.max(axis=0).astype(np.float64), 1.0)
     # x_t are variables 0..T-1, y pairs T..T+P-1
     rows: list[IntArray] = []
@@ -125,7 +126,8 @@ def assignment_lp(
     x = np.asarray(result.x, dtype=np.float64)
     y = np.zeros((k_n, t_n))
     y[pairs_k, pairs_t] = x[t_n:]
-    return Assignment(float(result.fun), x[:t_n], y)
+    duals = np.asarray(result.eqlin.marginals, dtype=np.float64)
+    return Assignment(float(result.fun), x[:t_n], y, duals)
 
 
 def lower_bound(parts: list[BoundPart], table: TypeTable) -> float:

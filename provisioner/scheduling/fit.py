@@ -7,6 +7,7 @@ requirement set is a handful of vector operations, done once per pod class and t
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -272,3 +273,27 @@ def taint_problem(template: NodeTemplate, tolerations: Sequence[Toleration]) -> 
     """The first NodePool taint the pod does not tolerate, in words (startup taints aside)."""
     taint = untolerated(tolerations, template.taints)
     return None if taint is None else describe_taint(taint)
+
+
+_TABLES: OrderedDict[tuple[int, float], TypeTable] = OrderedDict()
+
+
+def type_table(types: Sequence[InstanceType], spot_penalty: float) -> TypeTable:
+    """The columns of `types`, built once per catalog tuple and reused by later plans.
+
+    A controller plans against the same catalog every round; building the columns of 1,367
+    types costs more than most plans, and the per-requirement masks cached inside the table
+    are worth keeping too. A list (not a tuple) is not cached: it may change in place.
+    """
+    if not isinstance(types, tuple):
+        return TypeTable(types, spot_penalty)
+    key = (id(types), spot_penalty)
+    table = _TABLES.get(key)
+    if table is not None and table.types is types:
+        _TABLES.move_to_end(key)
+        return table
+    table = TypeTable(types, spot_penalty)
+    _TABLES[key] = table
+    while len(_TABLES) > 8:
+        _TABLES.popitem(last=False)
+    return table

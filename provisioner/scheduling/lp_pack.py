@@ -10,6 +10,9 @@
 4. Local search until the deadline or the round limit: empty the least-used nodes into the
    others' free room, merge pairs of small nodes into one cheaper type, and re-pack the
    emptiest few nodes together.
+
+`pattern_pack` replaces steps 1-2 with the rounded configuration LP of `columns.py` (whole-pod
+node patterns), keeps this packer for the few pods the rounding leaves, then steps 3-4.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 import numpy as np
 
 from provisioner.scheduling.bound import assignment_lp, undominated
+from provisioner.scheduling.columns import pattern_roundings
 from provisioner.scheduling.fit import BoolArray, IntArray
 from provisioner.scheduling.groups import GroupProblem, PackedNode, how_many_fit
 
@@ -142,9 +146,14 @@ class _Packing:
 
 
 def _shrink(problem: GroupProblem, nodes: list[PackedNode]) -> None:
-    for node in nodes:
-        t = problem.cheapest_fitting(node.used)
-        if t is not None and problem.price[t] < problem.price[node.type]:
+    """Move every node to the cheapest type that holds its pods (all nodes in one array op)."""
+    if not nodes:
+        return
+    used = np.array([n.used for n in nodes], dtype=np.int64)
+    fits = np.all(problem.alloc[None, :, :] >= used[:, None, :], axis=2)
+    cheapest = np.argmin(np.where(fits, problem.price[None, :], np.inf), axis=1)
+    for node, t in zip(nodes, cheapest.tolist(), strict=True):
+        if problem.price[t] < problem.price[node.type]:
             node.type = t
 
 
@@ -268,3 +277,36 @@ def lp_pack(
     nodes = packing.nodes
     _shrink(problem, nodes)
     return improve(problem, allowed, nodes, deadline, rounds)
+
+
+def pattern_pack(
+    problem: GroupProblem, deadline: float | None = None, rounds: int = 200
+) -> list[PackedNode] | None:
+    """Nodes from the rounded configuration LP (`columns.py`), the pods each rounding leaves
+    packed LP-guided, shrunk and improved by local search; the cheapest. None when no rounding
+    places every pod."""
+    if problem.min_values:
+        return None  # minValues needs FFD's per-node type bookkeeping
+    allowed = undominated(problem.alloc, problem.price) & problem.fits.any(axis=0)
+    best: list[PackedNode] | None = None
+    for nodes, left in pattern_roundings(problem, np.flatnonzero(allowed), deadline):
+        if left.any():
+            rest = GroupProblem(
+                demand=problem.demand,
+                counts=left,
+                caps=problem.caps,
+                conflicts=problem.conflicts,
+                alloc=problem.alloc,
+                price=problem.price,
+                _fits=problem.fits,
+            )
+            packing = _Packing(rest, allowed)
+            packing.run()
+            if packing.left.any():
+                continue
+            nodes = nodes + packing.nodes
+        _shrink(problem, nodes)
+        nodes = improve(problem, allowed, nodes, deadline, rounds)
+        if best is None or _price(problem, nodes) < _price(problem, best) - 1e-9:
+            best = nodes
+    return best

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 
 from provisioner.scheduling.ffd import ffd_pack
 from provisioner.scheduling.groups import GroupProblem, PackedNode, price_of
-from provisioner.scheduling.lp_pack import lp_pack
+from provisioner.scheduling.lp_pack import lp_pack, pattern_pack
 from provisioner.scheduling.model import ExistingNode, InstanceType, NodeTemplate, Plan, Pod
 from provisioner.scheduling.options import DEFAULT_OPTIONS, PackOptions
 from provisioner.scheduling.scheduler import schedule
@@ -14,16 +15,25 @@ from provisioner.scheduling.strategy import Strategy
 
 __all__ = ["PackOptions", "best_pack", "plan"]
 
+SMALL_GROUP = 200  # pods: below this the LP-guided packer is tried as well
+
 
 def best_pack(rounds: int) -> Strategy:
-    """The cheaper of Karpenter's FFD and the LP-guided packing, group by group."""
+    """The cheapest of Karpenter's FFD, the configuration-LP packing and (small groups) the
+    LP-guided packing, group by group."""
 
     def pack(problem: GroupProblem, deadline: float | None) -> list[PackedNode]:
-        baseline = ffd_pack(problem, deadline)
-        guided = lp_pack(problem, deadline, rounds)
-        if guided is not None and price_of(problem, guided) < price_of(problem, baseline):
-            return guided
-        return baseline
+        best = ffd_pack(problem, deadline)
+        late = deadline is not None and time.perf_counter() > deadline
+        # out of time: only the one-pass LP-guided packing (column generation takes rounds)
+        tries = [lp_pack] if late else [pattern_pack]
+        if not late and problem.counts.sum() <= SMALL_GROUP:
+            tries.append(lp_pack)  # cheap here, and now and then the better of the two
+        for packer in tries:
+            nodes = packer(problem, deadline, rounds)
+            if nodes is not None and price_of(problem, nodes) < price_of(problem, best) - 1e-9:
+                best = nodes
+        return best
 
     return pack
 

@@ -26,6 +26,7 @@ from provisioner.scheduling.fit import (
     TypeTable,
     taint_problem,
     template_reqs,
+    type_table,
     vector,
     why_not_template,
 )
@@ -494,7 +495,7 @@ def schedule(
     strategy: Strategy,
 ) -> Plan:
     """Run the shared pipeline with a packing strategy; see the module docstring."""
-    table = TypeTable(instance_types, options.spot_interruption_penalty)
+    table = type_table(instance_types, options.spot_interruption_penalty)
     scheduler = _Scheduler(templates, table, existing_nodes, options, strategy)
     scheduler.run(_classes(pods))
     return Plan(

@@ -3,11 +3,10 @@
 A request for a route with no ready endpoint is held (at most `max_pending` per route,
 then 503 with Retry-After), the activation is pushed to the scaler at once, and the
 request goes on the moment an endpoint is ready; after the wait it gets 504, or the
-route's failover Service. Bodies stream both ways without buffering (small responses of
-known length are read whole: one write is cheaper than a stream); websockets are relayed
-frame by frame. Headers follow RFC 9110 section 7.6: the hop-by-hop fields (Connection and
-those it names, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade) stop here;
-the proxy adds Via and X-Forwarded-For/-Host/-Proto.
+route's failover Service. Requests go upstream on pooled keep-alive connections, bodies
+stream both ways without buffering, and an accepted upgrade (websockets) becomes a byte
+tunnel: see `listener` (the client side), `upstream` (the pool) and `wire` (the heads,
+with RFC 9110's hop-by-hop and X-Forwarded-* rules).
 """
 
 from __future__ import annotations
@@ -18,22 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiohttp
-from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
-
 from scaler.interceptor.counting import RequestCounts, RouteCounter
 from scaler.interceptor.endpoints import ServiceEndpoints
+from scaler.interceptor.listener import ClientConnection, RequestBody
 from scaler.interceptor.routing import Key, Route, RouteTable
+from scaler.interceptor.upstream import UpstreamPool
+from scaler.interceptor.wire import Field, RequestHead, upstream_request
 
 log = logging.getLogger("ebbflow.interceptor")
-
-HOP_BY_HOP = frozenset(
-    {"connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade"}
-)
-VIA = "1.1 ebbflow"
-SMALL_BODY = 64 * 1024  # responses of known length up to this are relayed in one write
 
 
 @dataclass(frozen=True)
@@ -54,40 +45,17 @@ def ignore_activation(key: Key) -> None:
     return None
 
 
-def hop_by_hop(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> frozenset[str]:
-    """Every hop-by-hop field name of a message: the fixed ones and those Connection lists."""
-    named = headers.getall("Connection", ())
-    if not named:
-        return HOP_BY_HOP
-    listed = {token.strip().lower() for value in named for token in value.split(",")}
-    return HOP_BY_HOP | listed
+@dataclass(frozen=True)
+class Refusal:
+    """A response of the interceptor's own, instead of the upstream's."""
 
-
-def end_to_end(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """A copy of `headers` without the hop-by-hop fields."""
-    drop = hop_by_hop(headers)
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
-
-
-def _forwarded_headers(request: web.BaseRequest) -> CIMultiDict[str]:
-    headers = end_to_end(request.headers)
-    peer = request.remote or ""
-    prior = headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
-    if "X-Forwarded-Host" not in headers and request.host:
-        headers["X-Forwarded-Host"] = request.host
-    if "X-Forwarded-Proto" not in headers:
-        headers["X-Forwarded-Proto"] = request.scheme
-    headers.add("Via", VIA)
-    return headers
-
-
-def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, text=text + "\n", headers=headers)
+    status: int
+    text: str
+    fields: tuple[Field, ...] = ()
 
 
 class Interceptor:
-    """The proxy. `handle` is the aiohttp handler; routes come from `set_routes`."""
+    """The proxy. `handle` serves one request of a `Listener`; routes come from `set_routes`."""
 
     def __init__(
         self,
@@ -101,7 +69,7 @@ class Interceptor:
         self.activate = activate
         self.settings = settings or InterceptorSettings()
         self.routes = RouteTable.from_routes(())
-        self._session: aiohttp.ClientSession | None = None
+        self.pool = UpstreamPool(self.settings.connect_timeout)
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self.activations = 0
 
@@ -111,27 +79,10 @@ class Interceptor:
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=False),
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self.settings.connect_timeout
-                ),
-            )
+        return None  # connections are made on demand
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("Interceptor.start() was not awaited")
-        return self._session
+        self.pool.close()
 
     # --- waiting on counts (held requests), for tests and readiness -------------------
 
@@ -155,10 +106,15 @@ class Interceptor:
 
     # --- the request path -----------------------------------------------------------
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        route = self.routes.match(request.host, request.path, request.headers)
+    async def handle(self, client: ClientConnection, head: RequestHead, body: RequestBody) -> None:
+        """Serve one request: route it, count it, hold it at zero, forward it."""
+        if head.method == b"CONNECT":
+            client.respond(head, body, 501, "CONNECT is not served: this is a reverse proxy")
+            return
+        route = self.routes.match(head.host, head.path, head.view)
         if route is None:
-            return _plain(404, f"no HTTPScaledObject routes host {request.host!r}")
+            client.respond(head, body, 404, f"no HTTPScaledObject routes host {head.host!r}")
+            return
         counter = self.counts.counter(route.key, route.rate_window, route.rate_granularity)
         counter.arrived(time.monotonic())
         counter.in_flight += 1
@@ -166,21 +122,22 @@ class Interceptor:
             upstream = self.endpoints.pick(route.target)
             if upstream is None:
                 held = await self._hold(route, counter)
-                if isinstance(held, web.StreamResponse):
-                    return held
+                if isinstance(held, Refusal):
+                    client.respond(head, body, held.status, held.text, *held.fields)
+                    return
                 upstream = held
-            return await self._forward(request, route, upstream)
+            await self._forward(client, head, body, route, upstream)
         finally:
             counter.in_flight -= 1
 
-    async def _hold(self, route: Route, counter: RouteCounter) -> str | web.StreamResponse:
-        """Wait for a ready endpoint (or the failover); a response when the wait fails."""
+    async def _hold(self, route: Route, counter: RouteCounter) -> str | Refusal:
+        """Wait for a ready endpoint (or the failover); a refusal when the wait fails."""
         if counter.pending >= self.settings.max_pending:
-            return _plain(
+            return Refusal(
                 503,
                 f"{route.key[0]}/{route.key[1]}: {counter.pending} requests already wait "
                 "for a ready endpoint",
-                {"Retry-After": str(self.settings.retry_after)},
+                ((b"Retry-After", str(self.settings.retry_after).encode()),),
             )
         counter.pending += 1
         self._changed()
@@ -200,7 +157,7 @@ class Interceptor:
                     failover = self.endpoints.pick(route.failover)
                     if failover is not None:
                         return failover
-                return _plain(
+                return Refusal(
                     504,
                     f"{route.target.namespace}/{route.target.service} had no ready endpoint "
                     f"within {wait:g}s",
@@ -210,100 +167,40 @@ class Interceptor:
             self._changed()
 
     async def _forward(
-        self, request: web.BaseRequest, route: Route, upstream: str
-    ) -> web.StreamResponse:
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self._forward_websocket(request, upstream)
-        url = URL(f"http://{upstream}{request.raw_path}", encoded=True)
-        headers = _forwarded_headers(request)
-        body = request.content if request.body_exists else None
+        self,
+        client: ClientConnection,
+        head: RequestHead,
+        body: RequestBody,
+        route: Route,
+        address: str,
+    ) -> None:
+        request = upstream_request(head, client.peer, address)
         timeout = route.response_header_timeout or self.settings.response_header_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                response = await self.session.request(
-                    request.method,
-                    url,
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                    compress=None,
-                )
-        except TimeoutError:
-            return _plain(504, f"no response headers from {upstream} within {timeout:g}s")
-        except aiohttp.ClientError as exc:
-            return _plain(502, f"upstream {upstream}: {type(exc).__name__}: {exc}")
-        try:
-            return await self._relay(request, response)
-        finally:
-            response.release()
-
-    async def _relay(
-        self, request: web.BaseRequest, response: aiohttp.ClientResponse
-    ) -> web.StreamResponse:
-        headers = end_to_end(response.headers)
-        headers.add("Via", VIA)
-        length = response.content_length
-        if length is not None and length <= SMALL_BODY and request.method != "HEAD":
-            body = await response.read()
-            headers.popall("Content-Length", None)
-            return web.Response(
-                status=response.status, reason=response.reason, headers=headers, body=body
-            )
-        out = web.StreamResponse(status=response.status, reason=response.reason, headers=headers)
-        await out.prepare(request)
-        async for chunk in response.content.iter_any():
-            await out.write(chunk)  # write() waits for the client: backpressure, no buffering
-        await out.write_eof()
-        return out
-
-    async def _forward_websocket(
-        self, request: web.BaseRequest, upstream: str
-    ) -> web.StreamResponse:
-        headers = _forwarded_headers(request)
-        for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions"):
-            headers.popall(name, None)
-        offered = [
-            p.strip()
-            for value in request.headers.getall("Sec-WebSocket-Protocol", ())
-            for p in value.split(",")
-            if p.strip()
-        ]
-        headers.popall("Sec-WebSocket-Protocol", None)
-        url = URL(f"ws://{upstream}{request.raw_path}", encoded=True)
-        try:
-            upstream_ws = await self.session.ws_connect(
-                url, headers=headers, protocols=offered, autoping=False
-            )
-        except (aiohttp.ClientError, aiohttp.WSServerHandshakeError) as exc:
-            return _plain(502, f"upstream websocket {upstream}: {exc}")
-        chosen = (upstream_ws.protocol,) if upstream_ws.protocol else ()
-        client_ws = web.WebSocketResponse(protocols=chosen, autoping=False)
-        await client_ws.prepare(request)
-
-        async def pump(
-            source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-            sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-        ) -> None:
-            async for message in source:
-                if message.type is aiohttp.WSMsgType.TEXT:
-                    await sink.send_str(message.data)
-                elif message.type is aiohttp.WSMsgType.BINARY:
-                    await sink.send_bytes(message.data)
-                elif message.type is aiohttp.WSMsgType.PING:
-                    await sink.ping(message.data)
-                elif message.type is aiohttp.WSMsgType.PONG:
-                    await sink.pong(message.data)
-            await sink.close(code=source.close_code or aiohttp.WSCloseCode.OK)
-
-        async with upstream_ws:
-            tasks = [
-                asyncio.create_task(pump(client_ws, upstream_ws)),
-                asyncio.create_task(pump(upstream_ws, client_ws)),
-            ]
+        for attempt in (1, 2):
             try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                upstream, pooled = await self.pool.acquire(address)
+            except (OSError, TimeoutError) as exc:
+                text = f"upstream {address}: {type(exc).__name__}: {exc}"
+                client.respond(head, body, 502, text)
+                return
+            try:
+                headers, done = upstream.send(client, head, body, request)
+                try:
+                    async with asyncio.timeout(timeout):
+                        await headers
+                except TimeoutError:
+                    text = f"no response headers from {address} within {timeout:g}s"
+                    client.respond(head, body, 504, text)
+                    return
+                if upstream.error is None:
+                    await done
+                    if upstream.error is not None:  # the head went out: closing tells the client
+                        client.keep_alive = False
+                    return
+                # RFC 9112 9.3.1: a pooled connection the upstream closed as it was reused;
+                # only a request that is safe to repeat (RFC 9110 9.2.2) goes again
+                if not (attempt == 1 and pooled and not upstream.replied and head.replayable):
+                    client.respond(head, body, 502, upstream.error)
+                    return
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-        return client_ws
+                self.pool.release(upstream)

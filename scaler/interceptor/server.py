@@ -1,7 +1,8 @@
 """The interceptor as a running service: HTTPScaledObject routes, Endpoints, two servers.
 
-The proxy server serves the routed traffic; the admin server serves `/queue` (every
-route's counts, the pull side of the operator's reads), `/healthz` and `/readyz`.
+The proxy port (a `Listener`) serves the routed traffic; the admin server (aiohttp)
+serves `/queue` (every route's counts, the pull side of the operator's reads), `/healthz`
+and `/readyz`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scaler.clock import Clock
 from scaler.http_api import HTTPScaledObject
 from scaler.interceptor.counting import queue_json
 from scaler.interceptor.endpoints import ServiceEndpoints
+from scaler.interceptor.listener import Listener
 from scaler.interceptor.proxy import Activate, Interceptor, InterceptorSettings, ignore_activation
 from scaler.interceptor.routing import Key, Route, route_of
 from scaler.loops import key_of, watch_objects
@@ -97,15 +99,9 @@ def admin_app(interceptor: Interceptor, ready: asyncio.Event | None = None) -> w
     return app
 
 
-async def start_site(
-    handler: web.Application | web.Server, host: str, port: int
-) -> tuple[web.BaseRunner, int]:
-    """Serve `handler` on host:port (0: a free port); the runner and the bound port."""
-    runner: web.BaseRunner
-    if isinstance(handler, web.Application):
-        runner = web.AppRunner(handler, access_log=None)
-    else:
-        runner = web.ServerRunner(handler, access_log=None)
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.BaseRunner, int]:
+    """Serve `app` on host:port (0: a free port); the runner and the bound port."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
@@ -138,6 +134,7 @@ class InterceptorService:
         )
         self.watcher = RouteWatcher(self.cluster, self.clock, self.interceptor, self.namespace)
         self.ready = asyncio.Event()
+        self.listener = Listener(self.interceptor.handle)
         self._runners: list[web.BaseRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -148,10 +145,7 @@ class InterceptorService:
             asyncio.create_task(self.endpoints.run(), name="interceptor-endpoints"),
             asyncio.create_task(self.watcher.run(), name="interceptor-routes"),
         ]
-        # handler_cancellation: a client that disconnects while held frees its slot at once
-        proxy = web.Server(self.interceptor.handle, handler_cancellation=True)
-        runner, self.proxy_port = await start_site(proxy, host, self.proxy_port)
-        self._runners.append(runner)
+        self.proxy_port = await self.listener.start(host, self.proxy_port)
         runner, self.admin_port = await start_site(
             admin_app(self.interceptor, self.ready), host, self.admin_port
         )
@@ -166,6 +160,7 @@ class InterceptorService:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.listener.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

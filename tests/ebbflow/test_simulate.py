@@ -87,6 +87,9 @@ async def test_trigger_failing_mid_run_goes_to_fallback_never_to_zero(tmp_path: 
         tmp_path,
         {
             "duration": "12h",
+            # reactive, on the trace's first hours: quiet ones, a forecast would hold pods there
+            "history": 0,
+            "workloads.0.scaledObject.spec.predictive.enabled": False,
             "workloads.0.scaledObject.spec.fallback.replicas": 9,
             "workloads.0.faults": [{"trigger": "lag", "from": "3h", "to": "9h"}],
         },

@@ -24,11 +24,12 @@ def snapshot(values: list[float], made_at: float = 0.0) -> ForecastSnapshot:
     return ForecastSnapshot(made_at, STEP, tuple(values), 0.9, "holt_winters", (288,))
 
 
-def inputs(fit: FitState, **overrides: float) -> PredictiveInputs:
-    fields: dict[str, float] = {
+def inputs(fit: FitState, **overrides: float | bool) -> PredictiveInputs:
+    """Defaults: at 250 s, + 60 s of lead time reads step 1 of the forecast (from 300 s)."""
+    fields: dict[str, float | bool] = {
         "reactive": 3,
         "current": 3,
-        "now": 100.0,
+        "now": 250.0,
         "lead_time": 60.0,
         "max_age": 7200.0,
         "target_per_replica": 10.0,
@@ -52,8 +53,26 @@ def test_forecast_below_reactive_changes_nothing() -> None:
 def test_forecast_is_read_at_now_plus_lead_time() -> None:
     # step 0 covers [0, 300), step 1 [300, 600): at 250 + 60 the policy reads step 1
     fit = FitState(snapshot([10.0, 95.0, 10.0]))
-    assert predictive_replicas(inputs(fit, now=200.0)).desired == 3
     assert predictive_replicas(inputs(fit, now=250.0)).desired == 10
+    # at 560 + 60 it reads step 2; its 10/s need 1 replica, the reactive 3 stand
+    assert predictive_replicas(inputs(fit, now=560.0)).desired == 3
+
+
+def test_a_begun_step_is_left_to_a_reactive_decision_that_reads_the_metric() -> None:
+    fit = FitState(snapshot([95.0, 95.0]))
+    # at 100 + 60 the step at [0, 300) has begun: the trigger observes it live
+    result = predictive_replicas(inputs(fit, now=100.0))
+    assert (result.desired, result.reason, result.forecast_replicas) == (3, Reason.REACTIVE, None)
+    # a trigger on another metric (Kafka lag for a forecast of arrivals) does not observe it
+    held = predictive_replicas(inputs(fit, now=100.0, reactive_reads_metric=False))
+    assert (held.desired, held.reason) == (10, Reason.FORECAST)
+
+
+def test_a_reactive_zero_does_not_release_a_begun_step() -> None:
+    # below the activation threshold the reactive decision serves nothing it observes
+    fit = FitState(snapshot([6.0, 6.0]))
+    result = predictive_replicas(inputs(fit, now=100.0, reactive=0, current=0))
+    assert (result.desired, result.reason) == (1, Reason.FORECAST)
 
 
 def test_stale_fit_returns_exactly_the_reactive_decision() -> None:
@@ -74,7 +93,7 @@ def test_no_fit_yet_is_reactive() -> None:
 
 
 def test_forecast_that_does_not_reach_the_lead_time_is_stale() -> None:
-    result = predictive_replicas(inputs(FitState(snapshot([500.0])), now=250.0, reactive=1))
+    result = predictive_replicas(inputs(FitState(snapshot([500.0])), reactive=1))
     assert (result.desired, result.reason) == (1, Reason.STALE)
 
 
@@ -121,6 +140,7 @@ fits = st.one_of(
     lead=st.floats(0, 900),
     max_age=st.floats(1, 1e4),
     target=st.floats(0.5, 100),
+    reads=st.booleans(),
 )
 def test_policy_properties(
     fit: FitState,
@@ -131,11 +151,12 @@ def test_policy_properties(
     lead: float,
     max_age: float,
     target: float,
+    reads: bool,
 ) -> None:
     low, high = bounds
     reactive = min(max(reactive, low), high)  # the engine's decision is within its bounds
     result = predictive_replicas(
-        PredictiveInputs(reactive, current, fit, now, lead, max_age, target, low, high)
+        PredictiveInputs(reactive, current, fit, now, lead, max_age, target, low, high, reads)
     )
     # the forecast can only raise, and never past maxReplicaCount
     assert result.desired >= reactive

@@ -121,9 +121,7 @@ async def test_a_request_at_zero_is_pushed_scaled_by_the_operator_and_served(
         assert (pusher.sent, pusher.failed) == (1, 0)
 
         events, _ = await cluster.list(EVENTS, "default")
-        reasons = {
-            e["reason"] for e in events if e["involvedObject"]["kind"] == "HTTPScaledObject"
-        }
+        reasons = {e["reason"] for e in events if e["involvedObject"]["kind"] == "HTTPScaledObject"}
         assert "KEDAScaleTargetActivated" in reasons
 
         # the push endpoint answers for objects this operator drives only

@@ -145,28 +145,3 @@ async def test_insufficient_capacity_is_cached_and_the_pods_replanned(types):
         assert launched[0].instance_type == "m6i.large"
         assert launched[0].capacity_type == "on-demand"
         assert len(await h.claims()) == 1
-
-
-async def test_an_empty_node_goes_after_consolidate_after(types):
-    async with Harness(types) as h:
-        await h.cluster.create(NODE_POOLS, general_pool(consolidate_after="2m"))
-        await h.cluster.create(PODS, pod("job"))
-        await h.at(60)
-        [claim] = await h.claims()
-        name = claim["metadata"]["name"]
-        await h.cluster.patch(PODS, "job", {"spec": {"nodeName": name}}, "shop")
-        await h.cluster.patch_status(PODS, "job", {"phase": "Running"}, "shop")
-        await h.at(600)
-        assert len(await h.claims()) == 1  # busy nodes stay
-        await h.cluster.delete(PODS, "job", "shop")
-        await h.at(600 + 110)
-        assert len(await h.claims()) == 1  # empty, but not for 2 minutes yet
-        await h.at(600 + 140)
-        assert await h.claims() == []
-        assert (await h.cluster.list(NODES))[0] == []
-        assert await h.cloud.list() == []
-        record = h.controller.ledger[name]
-        assert record.terminated_at is not None
-        lived = record.terminated_at - record.launched_at
-        assert record.cost(h.clock.now()) == pytest.approx(record.price * lived / 3600)
-        assert h.controller.stats.empty_nodes_removed == 1

@@ -131,6 +131,8 @@ FORBIDDEN = ("kube", "ebbflow", "asyncio", "aiohttp", "kubernetes", "socket", "t
 
 def test_the_planner_is_pure() -> None:
     for path in Path(package.__file__).parent.glob("*.py"):
+        if path.name == "executor.py":
+            continue  # the shell (DESIGN: "PURE planning + the executor"): it does the I/O
         tree = ast.parse(path.read_text())
         for stmt in ast.walk(tree):
             names = []

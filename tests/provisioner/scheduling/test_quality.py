@@ -11,6 +11,12 @@ from provisioner.scheduling.packer import plan
 # no wall-clock cap: the same plan on any machine
 OPTIONS = PackOptions(time_budget_seconds=None, improvement_rounds=200)
 MIXES = [(100, 1), (1000, 1), (1000, 2)]
+# seeds where the plan is within 5% of the bound; on seeds 3 and 5 it is not (1.089, 1.059):
+# seed 3's gap is mostly GPU pods the per-class LP bound splits across nodes (a lone GPU pod
+# it charges half a node for), seed 5's is in small zone-spread groups on small types;
+# whether a tighter bound or a better plan closes it is open, see BENCHMARKS.md
+WITHIN_FIVE = [(1000, 1), (1000, 2), (1000, 4), (1000, 6)]
+LOOSE_BOUND = [(1000, 3), (1000, 5)]
 
 
 @pytest.fixture(scope="module")
@@ -18,19 +24,29 @@ def catalog_types() -> tuple:
     return load_catalog().instance_types
 
 
-@pytest.fixture(scope="module")
-def results(catalog_types: tuple) -> dict:
-    out = {}
-    for pods, seed in MIXES:
+class _Plans(dict):  # type: ignore[type-arg]
+    """(pods, seed) -> (plan, FFD plan), planned on first use."""
+
+    def __init__(self, types: tuple) -> None:
+        super().__init__()
+        self.types = types
+
+    def __missing__(self, key: tuple[int, int]) -> tuple:
+        pods, seed = key
         mix = generate_mix(pods, seed=seed)
-        best = plan(mix.pods, mix.templates, catalog_types, options=OPTIONS)
-        baseline = plan_ffd(mix.pods, mix.templates, catalog_types, options=OPTIONS)
-        out[(pods, seed)] = (best, baseline)
+        best = plan(mix.pods, mix.templates, self.types, options=OPTIONS)
+        baseline = plan_ffd(mix.pods, mix.templates, self.types, options=OPTIONS)
         print(
             f"{mix.name}: price {best.total_price:.2f} ffd {baseline.total_price:.2f} "
             f"bound {best.lower_bound:.2f} ratio {best.total_price / best.lower_bound:.4f}"
         )
-    return out
+        self[key] = (best, baseline)
+        return self[key]
+
+
+@pytest.fixture(scope="module")
+def results(catalog_types: tuple) -> dict:
+    return _Plans(catalog_types)
 
 
 @pytest.mark.parametrize(("pods", "seed"), MIXES)
@@ -52,12 +68,20 @@ def test_within_twelve_percent_of_the_lp_bound(results: dict, pods: int, seed: i
     assert best.lower_bound <= best.total_price <= 1.12 * best.lower_bound
 
 
-@pytest.mark.xfail(strict=True, reason="target of the issue not reached yet: 1.06-1.09 today")
-@pytest.mark.parametrize(("pods", "seed"), [m for m in MIXES if m[0] >= 1000])
+@pytest.mark.parametrize(("pods", "seed"), WITHIN_FIVE)
 def test_within_five_percent_of_the_lp_bound_from_1000_pods(
     results: dict, pods: int, seed: int
 ) -> None:
-    best, _ = results[(pods, seed)]
+    best, baseline = results[(pods, seed)]
+    assert best.total_price <= 1.05 * best.lower_bound
+    assert best.total_price <= baseline.total_price + 1e-9
+
+
+@pytest.mark.xfail(strict=True, reason="5% not reached on these seeds")
+@pytest.mark.parametrize(("pods", "seed"), LOOSE_BOUND)
+def test_within_five_percent_where_the_bound_is_loose(results: dict, pods: int, seed: int) -> None:
+    best, baseline = results[(pods, seed)]
+    assert best.total_price <= baseline.total_price + 1e-9
     assert best.total_price <= 1.05 * best.lower_bound
 
 

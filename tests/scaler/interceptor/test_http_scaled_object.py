@@ -144,6 +144,7 @@ def test_a_scenario_takes_an_http_scaled_object_in_place_of_a_scaled_object(
     scenario = yaml.safe_load((examples / "scenarios" / "http-nyc-taxi.yaml").read_text())
     workload = scenario["workloads"][0]
     workload["trace"]["path"] = str(examples / "traces" / "nab-nyc_taxi.csv")
+    scenario.pop("provisioning", None)  # pods only: this is about the HTTP trigger
     workload["scaledObject"] = {
         "apiVersion": "http.keda.sh/v1alpha1",
         "kind": "HTTPScaledObject",
