@@ -193,9 +193,7 @@ class DisruptionController:
         p = self.provisioner
         nodes = p.existing_nodes(include_disrupting=True)
         nominated = {
-            claim
-            for key, claim in p.nominated.items()
-            if key in p.pods and is_pending(p.pods[key])
+            claim for key, claim in p.nominated.items() if key in p.pods and is_pending(p.pods[key])
         }
         facts: dict[str, NodeFacts] = {}
         priced = []

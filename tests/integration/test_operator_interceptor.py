@@ -120,9 +120,19 @@ async def test_a_request_at_zero_is_pushed_scaled_by_the_operator_and_served(
         response.release()
         assert (pusher.sent, pusher.failed) == (1, 0)
 
-        events, _ = await cluster.list(EVENTS, "default")
-        reasons = {e["reason"] for e in events if e["involvedObject"]["kind"] == "HTTPScaledObject"}
-        assert "KEDAScaleTargetActivated" in reasons
+        # the Event is written after the scale patch, so it may trail the proxied response
+        async with asyncio.timeout(15):
+            events, version = await cluster.list(EVENTS, "default")
+            if not any(e["reason"] == "KEDAScaleTargetActivated" for e in events):
+                async for event in cluster.watch(EVENTS, "default", resource_version=version):
+                    if event.object["reason"] == "KEDAScaleTargetActivated":
+                        break
+        activated = [
+            e
+            for e in (await cluster.list(EVENTS, "default"))[0]
+            if e["reason"] == "KEDAScaleTargetActivated"
+        ]
+        assert activated and activated[0]["involvedObject"]["kind"] == "HTTPScaledObject"
 
         # the push endpoint answers for objects this operator drives only
         activate = operator_url + "/interceptor/activate"
