@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ebbflow.sim.predictive import SimulatedPredictors, is_predictive
 from ebbflow.sim.provisioning import on_demand_only, peak_pods
 from ebbflow.sim.scenario import Scenario
-from ebbflow.sim.scheduler import SimulatedScheduler
+from ebbflow.sim.scheduler import SimulatedScheduler, pod_manifest
 from ebbflow.sim.workload import SimulatedDeployment
 from kube.port import NODE_POOLS, Cluster
 from provisioner.catalog import load_catalog
@@ -30,6 +31,7 @@ from provisioner.cloud.simulated import CloudTiming, SimulatedCloud
 from provisioner.controller import ProvisioningController
 from provisioner.disruption.churn import Churn
 from provisioner.disruption.executor import DisruptionController, DisruptionStats, ExecutorOptions
+from provisioner.headroom import HeadroomController, HeadroomSource
 from provisioner.nodepools import node_template
 from provisioner.scheduling.packer import plan
 from scaler.clock import VirtualClock
@@ -106,6 +108,7 @@ class NodeLayer:
         )
         self.start_time = start
         self.storm_notices = 0
+        self.headroom: HeadroomController | None = None
 
     @classmethod
     async def create(
@@ -144,18 +147,56 @@ class NodeLayer:
 
         return cls(scenario, clock, deployments, scheduler, cloud, controller, start)
 
-    def start(self) -> list[asyncio.Task[Any]]:
+    def start(self, predictors: SimulatedPredictors | None = None) -> list[asyncio.Task[Any]]:
         tasks = [
             asyncio.create_task(self.controller.run(), name="provisioner"),
             asyncio.create_task(self.disruption.run(), name="disruption"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
         ]
+        if predictors is not None and is_predictive(self.scenario):
+            self.headroom = HeadroomController(
+                self.controller.cluster, self.clock, lambda: self.headroom_sources(predictors)
+            )
+            tasks.append(asyncio.create_task(self.headroom.run(), name="headroom"))
         for name in self.deployments:
             tasks.append(asyncio.create_task(self.scheduler.sync(name), name=f"pods-{name}"))
         spec = self.scenario.spec.provisioning
         if spec is not None and spec.spot_storm is not None:
             tasks.append(asyncio.create_task(self._storm(), name="spot-storm"))
         return tasks
+
+    def node_lead_seconds(self) -> float:
+        """Pending pod to Ready node at worst: the batch window, the launch call, registration."""
+        spec = self.scenario.spec.provisioning
+        assert spec is not None
+        options = self.controller.options
+        return (
+            options.batch_max_seconds
+            + self.cloud.timing.api_seconds
+            + spec.registration_seconds
+            + spec.registration_jitter_seconds
+        )
+
+    def headroom_sources(self, predictors: SimulatedPredictors) -> list[HeadroomSource]:
+        """Placeholders for each predictive workload: the pods its forecast needs once a node
+        launched now is Ready and a pod on it has started (node lead + the pod's own lead)."""
+        sources = []
+        for name, d in self.deployments.items():
+            predictor = predictors.predictors.get(d.workload.spec.name)
+            if predictor is None:
+                continue
+            lead = self.node_lead_seconds() + predictor.config.lead_time
+            sources.append(
+                HeadroomSource(
+                    name=name,
+                    namespace=d.workload.so.metadata.namespace,
+                    pod_spec=pod_manifest(d, f"{name}-headroom")["spec"],
+                    forecast=predictor.forecast_replicas,
+                    current=lambda d=d: d.desired,  # type: ignore[misc]
+                    lead_seconds=lead,
+                )
+            )
+        return sources
 
     async def _storm(self) -> None:
         spec = self.scenario.spec.provisioning

@@ -244,7 +244,7 @@ async def simulate(
         asyncio.create_task(controller.run(), name="scaling-controller"),
     ]
     if layer is not None:
-        tasks += layer.start()
+        tasks += layer.start(predictors)
     try:
         done = 0.0
         while done < scenario.duration:

@@ -18,6 +18,7 @@ from typing import Any
 from ebbflow.sim.workload import SimulatedDeployment
 from kube.port import NODES, PODS, Cluster, Conflict, NotFound
 from provisioner.controller import node_is_ready, resources_of, taints_of
+from provisioner.headroom import HEADROOM_LABEL
 from provisioner.scheduling.model import Pod, Resources, Taint, TaintEffect
 from provisioner.scheduling.pods import pod_from_manifest
 from provisioner.scheduling.requirements import labels_satisfy, reqs_of
@@ -74,6 +75,14 @@ def pod_manifest(d: SimulatedDeployment, name: str) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Placeholder:
+    """A headroom pod: the lowest priority, bound where it fits, preempted for real pods."""
+
+    pod: Pod
+    node: str | None = None
+
+
 def fits(pod: Pod, node: NodeState) -> bool:
     if not node.ready or not (node.used + pod.requests).fits_in(node.allocatable):
         return False
@@ -108,6 +117,8 @@ class SimulatedScheduler:
         # pods made to replace evicted or killed ones: created at; and, once bound, the wait
         self._replaced_at: dict[str, float] = {}
         self.reschedule_waits: list[float] = []
+        self.placeholders: dict[tuple[str, str], Placeholder] = {}
+        self.preemptions = 0
         self._lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -138,14 +149,27 @@ class SimulatedScheduler:
             namespace = d.workload.so.metadata.namespace
             keys += [(namespace, p) for p in self.unbound[name]]
             keys += [(namespace, p) for p, _ in self.bound[name]]
-        return keys
+        return keys + list(self.placeholders)
 
     async def _upsert_pod(self, obj: dict[str, Any]) -> None:
-        return None  # the pods are ours: we know what we created and bound
+        """Placeholder pods (the forecast's headroom) are bound like any pod, after real ones."""
+        meta = obj.get("metadata", {})
+        if HEADROOM_LABEL not in (meta.get("labels") or {}):
+            return  # the workloads' pods are ours: we know what we created and bound
+        key = (meta.get("namespace", "default"), meta["name"])
+        if key not in self.placeholders:
+            self.placeholders[key] = Placeholder(pod_from_manifest(obj))
+            async with self._lock:
+                await self._bind_all()
 
     async def _remove_pod(self, key: tuple[str, str]) -> None:
         """A pod we still count was deleted by someone else (an eviction): replace it."""
         now = self.clock.now() - self.start
+        placeholder = self.placeholders.pop(key, None)
+        if placeholder is not None:
+            if placeholder.node is not None:
+                self._release(key[1], placeholder.node, placeholder.pod)
+            return
         async with self._lock:
             for name, d in self.deployments.items():
                 if d.workload.so.metadata.namespace != key[0]:
@@ -198,10 +222,20 @@ class SimulatedScheduler:
                     self._replaced_at.pop(pod_name, None)  # no longer wanted
                     await self._delete_pod(d, pod_name)
                 else:
-                    pod_name, node = bound.pop()
+                    pod_name, node = bound.pop(self._victim(bound))
                     self._release(pod_name, node, self.template(name))
                     await self._delete_pod(d, pod_name)
             await self._bind_all()
+
+    @staticmethod
+    def _victim(bound: list[tuple[str, str]]) -> int:
+        """Which bound pod a ReplicaSet deletes first when scaling down: the one on the node
+        that holds the most of its replicas, the newest of those (the controller's
+        ActivePodsWithRanks ordering: doubled-up pods first, then the most recently created)."""
+        per_node: dict[str, int] = {}
+        for _, node in bound:
+            per_node[node] = per_node.get(node, 0) + 1
+        return max(range(len(bound)), key=lambda i: (per_node[bound[i][1]], i))
 
     async def _bind_all(self) -> None:
         now = self.clock.now() - self.start
@@ -212,8 +246,9 @@ class SimulatedScheduler:
             d = self.deployments[name]
             while unbound:
                 candidates = [(n, s) for n, s in self.nodes.items() if fits(pod, s)]
-                if not candidates:
+                if not candidates and not await self._preempt_for(pod):
                     break
+                candidates = candidates or [(n, s) for n, s in self.nodes.items() if fits(pod, s)]
                 node, state = max(candidates, key=lambda c: (_fullness(c[1]), c[0]))
                 pod_name = unbound.pop(0)
                 state.used = state.used + pod.requests
@@ -227,6 +262,45 @@ class SimulatedScheduler:
                     await self.cluster.bind(pod_name, namespace, node)
                     await self.cluster.patch_status(PODS, pod_name, {"phase": "Running"}, namespace)
                 d.bind(now)
+
+        for (namespace, pod_name), placeholder in self.placeholders.items():
+            if placeholder.node is not None:
+                continue
+            fitting = [(n, s) for n, s in self.nodes.items() if fits(placeholder.pod, s)]
+            if not fitting:
+                continue
+            node, state = max(fitting, key=lambda c: (_fullness(c[1]), c[0]))
+            placeholder.node = node
+            state.used = state.used + placeholder.pod.requests
+            state.pods.add(pod_name)
+            with contextlib.suppress(NotFound, Conflict):
+                await self.cluster.bind(pod_name, namespace, node)
+
+    async def _preempt_for(self, pod: Pod) -> bool:
+        """kube-scheduler's preemption: delete lower-priority placeholders from a node so
+        that `pod` fits there. True when room was made."""
+        for node, state in sorted(self.nodes.items(), key=lambda c: (-_fullness(c[1]), c[0])):
+            victims = [(key, p) for key, p in self.placeholders.items() if p.node == node]
+            if not victims:
+                continue
+            freed = Resources()
+            for _, p in victims:
+                freed = freed + p.pod.requests
+            room = NodeState(
+                state.labels, state.taints, state.allocatable, state.ready, state.used - freed
+            )
+            if not fits(pod, room):
+                continue
+            for key, p in victims:
+                self._release(key[1], node, p.pod)
+                del self.placeholders[key]
+                self.preemptions += 1
+                with contextlib.suppress(NotFound):
+                    await self.cluster.delete(PODS, key[1], key[0])
+                if fits(pod, state):
+                    break
+            return True
+        return False
 
     async def _delete_pod(self, d: SimulatedDeployment, pod_name: str) -> None:
         with contextlib.suppress(NotFound):

@@ -6,9 +6,9 @@ not Consolidatable before consolidateAfter, and a command waits the validation p
 consolidation never flaps A -> B -> A (a replacement is always strictly cheaper, and the
 churn guard keeps a recently removed shape out of replacements).
 
-A flap is a one-for-one replacement that puts back the shape its node replaced: the same pods
-moved A -> B -> A. A merge (B and another node -> one A) is counted apart, as a shape
-return: it moves other pods too and always removes a node, so it cannot cycle.
+A flap is two one-for-one replacements in a row that put back the first shape: the same pods
+moved A -> B -> A. A return to a shape through a merge (A and X -> B, then B -> A; or B and X
+-> A) is counted apart, as a shape return: a merge always removes a node, so it cannot cycle.
 """
 
 from __future__ import annotations
@@ -53,30 +53,34 @@ class Churn:
 
 def churn(removals: Sequence[Removal], bounds: Mapping[str, float]) -> Churn:
     """The churn figures; `bounds`: pool -> consolidateAfter + validation period, seconds."""
-    parent: dict[str, Removal] = {}
+    parents: dict[str, list[Removal]] = {}
     for r in removals:
         for child in r.replaced_by:
-            parent[child] = r
+            parents.setdefault(child, []).append(r)
     lifetimes: list[float] = []
     too_soon = flaps = returns = 0
     for r in removals:
-        before = parent.get(r.node)
+        before = parents.get(r.node)
         if before is None or r.method not in CONSOLIDATION_METHODS:
             continue
         lived = r.at - r.created_at
         lifetimes.append(lived)
         if lived < bounds.get(r.pool, 0.0):
             too_soon += 1
-        if before.instance_type in r.replacement_types:
-            if r.command_nodes == 1 and len(r.replaced_by) == 1:
+        if any(b.instance_type in r.replacement_types for b in before):
+            if _one_for_one(r) and len(before) == 1 and _one_for_one(before[0]):
                 flaps += 1
             else:
                 returns += 1
     return Churn(
         removals=len(removals),
-        replacements=len(parent),
+        replacements=len(parents),
         min_replacement_lifetime=min(lifetimes) if lifetimes else None,
         replaced_too_soon=too_soon,
         flaps=flaps,
         shape_returns=returns,
     )
+
+
+def _one_for_one(r: Removal) -> bool:
+    return r.command_nodes == 1 and len(r.replaced_by) == 1

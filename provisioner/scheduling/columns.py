@@ -333,7 +333,7 @@ class ColumnGeneration:
     def roundings(self) -> list[tuple[list[PackedNode], IntArray]]:
         """Ways to round the LP, each as nodes and the pods per class left to place:
         floor(x) re-solved until nothing is bought whole; and, for small groups, diving
-        (one node of the most-bought pattern at a time, the LP re-solved after each)."""
+        (the whole nodes of the most-bought pattern, at least one, the LP re-solved after each)."""
         p = self.problem
         seed_patterns(p, self.types, self.pool)
         deadline = self.deadline
@@ -353,10 +353,13 @@ class ColumnGeneration:
             solved: MasterSolution | None = first
             while solved is not None and left.any() and not self.out_of_time():
                 whole = np.floor(solved.x + 1e-6).astype(np.int64)
-                if not whole.any():
-                    if not dive:
-                        break
-                    whole[int(np.argmax(solved.x))] = 1
+                if dive:
+                    # the most-bought pattern, all its whole nodes at once (at least one)
+                    top = int(np.argmax(solved.x))
+                    whole = np.zeros_like(whole)
+                    whole[top] = max(1, int(np.floor(solved.x[top] + 1e-6)))
+                elif not whole.any():
+                    break
                 nodes += self.buy(solved, whole, left)
                 solved = solve_master(self.pool, p.price, left) if left.any() else None
             out.append((nodes, left))

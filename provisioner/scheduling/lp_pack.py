@@ -7,9 +7,8 @@
    best matches the remaining room goes first); put the fractional rest into the free room of
    open nodes; re-solve for what is still left, until every pod is placed.
 3. Shrink every node to the cheapest type that still holds its pods.
-4. Local search until the deadline or the round limit: empty the least-used nodes into the
-   others' free room, merge pairs of small nodes into one cheaper type, and re-pack the
-   emptiest few nodes together.
+4. Local search (`local_search.py`) until the deadline or the round limit: empty the
+   least-used nodes into the others' free room and re-pack the emptiest few nodes together.
 
 `pattern_pack` replaces steps 1-2 with the rounded configuration LP of `columns.py` (whole-pod
 node patterns), keeps this packer for the few pods the rounding leaves, then steps 3-4.
@@ -17,14 +16,13 @@ node patterns), keeps this packer for the few pods the rounding leaves, then ste
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from provisioner.scheduling.bound import assignment_lp, undominated
 from provisioner.scheduling.columns import pattern_roundings
 from provisioner.scheduling.fit import BoolArray, IntArray
 from provisioner.scheduling.groups import GroupProblem, PackedNode, how_many_fit
+from provisioner.scheduling.local_search import improve, shrink
 
 
 class _Packing:
@@ -145,18 +143,6 @@ class _Packing:
             self.nodes.append(node)
 
 
-def _shrink(problem: GroupProblem, nodes: list[PackedNode]) -> None:
-    """Move every node to the cheapest type that holds its pods (all nodes in one array op)."""
-    if not nodes:
-        return
-    used = np.array([n.used for n in nodes], dtype=np.int64)
-    fits = np.all(problem.alloc[None, :, :] >= used[:, None, :], axis=2)
-    cheapest = np.argmin(np.where(fits, problem.price[None, :], np.inf), axis=1)
-    for node, t in zip(nodes, cheapest.tolist(), strict=True):
-        if problem.price[t] < problem.price[node.type]:
-            node.type = t
-
-
 def _room_ok(problem: GroupProblem, node: PackedNode, k: int) -> int:
     """How many pods of class k may join `node` (room, cap, conflicts)."""
     present = node.counts > 0
@@ -168,38 +154,8 @@ def _room_ok(problem: GroupProblem, node: PackedNode, k: int) -> int:
     return max(0, min(fit, int(problem.caps[k] - node.counts[k])))
 
 
-def _empty_into_others(problem: GroupProblem, nodes: list[PackedNode], victim: int) -> bool:
-    """Move every pod of nodes[victim] into the others' free room; False (and no change) if not."""
-    moves: list[tuple[int, int, int]] = []
-    trial = {i: (n.counts.copy(), n.used.copy()) for i, n in enumerate(nodes) if i != victim}
-    for k in np.flatnonzero(nodes[victim].counts):
-        left = int(nodes[victim].counts[k])
-        for i, (counts, used) in trial.items():
-            if left == 0:
-                break
-            probe = PackedNode(nodes[i].type, counts, used)
-            n = min(left, _room_ok(problem, probe, int(k)))
-            if n:
-                counts[k] += n
-                trial[i] = (counts, used + problem.demand[k] * n)
-                moves.append((i, int(k), n))
-                left -= n
-        if left:
-            return False
-    for i, (counts, used) in trial.items():
-        nodes[i].counts, nodes[i].used = counts, used
-    return True
-
-
-def _utilisation(problem: GroupProblem, node: PackedNode) -> float:
-    a = problem.alloc[node.type].astype(np.float64)
-    return float(np.max(np.where(a > 0, node.used / np.where(a > 0, a, 1.0), 0.0)))
-
-
-def _repack(problem: GroupProblem, allowed: BoolArray, nodes: list[PackedNode]) -> list[PackedNode]:
-    """The nodes' pods packed afresh (LP-guided, shrunk)."""
-    counts = np.sum([n.counts for n in nodes], axis=0)
-    sub = GroupProblem(
+def _sub_problem(problem: GroupProblem, counts: IntArray) -> GroupProblem:
+    return GroupProblem(
         demand=problem.demand,
         counts=counts,
         caps=problem.caps,
@@ -208,59 +164,23 @@ def _repack(problem: GroupProblem, allowed: BoolArray, nodes: list[PackedNode]) 
         price=problem.price,
         _fits=problem.fits,
     )
-    packing = _Packing(sub, allowed)
+
+
+def _packed(problem: GroupProblem, allowed: BoolArray, counts: IntArray) -> list[PackedNode] | None:
+    """`counts` pods packed LP-guided; None when some cannot be placed."""
+    packing = _Packing(_sub_problem(problem, counts), allowed)
     packing.run()
-    if packing.left.any():
-        return nodes
-    _shrink(sub, packing.nodes)
-    return packing.nodes
+    return None if packing.left.any() else packing.nodes
 
 
 def _price(problem: GroupProblem, nodes: list[PackedNode]) -> float:
     return float(sum(problem.price[n.type] for n in nodes))
 
 
-def improve(
-    problem: GroupProblem,
-    allowed: BoolArray,
-    nodes: list[PackedNode],
-    deadline: float | None,
-    rounds: int,
-) -> list[PackedNode]:
-    """Local search over a complete packing; never returns a dearer one."""
-
-    def out_of_time() -> bool:
-        return deadline is not None and time.perf_counter() > deadline
-
-    for _ in range(rounds):
-        if out_of_time() or len(nodes) < 2:
-            break
-        changed = False
-        # 1. empty the least-used nodes into the others
-        order = sorted(range(len(nodes)), key=lambda i: _utilisation(problem, nodes[i]))
-        for victim in order[:8]:
-            if _empty_into_others(problem, nodes, victim):
-                del nodes[victim]
-                _shrink(problem, nodes)
-                changed = True
-                break
-        if changed:
-            continue
-        # 2. re-pack the emptiest few nodes together
-        for size in (2, 4, 8):
-            if out_of_time() or size > len(nodes):
-                break
-            order = sorted(range(len(nodes)), key=lambda i: _utilisation(problem, nodes[i]))
-            chosen = [nodes[i] for i in order[:size]]
-            fresh = _repack(problem, allowed, chosen)
-            if _price(problem, fresh) < _price(problem, chosen) - 1e-9:
-                keep = [n for i, n in enumerate(nodes) if i not in set(order[:size])]
-                nodes = keep + fresh
-                changed = True
-                break
-        if not changed:
-            break
-    return nodes
+def _shortlist(problem: GroupProblem) -> tuple[BoolArray, IntArray]:
+    """Undominated types some pod fits: as a mask and as indices."""
+    allowed = undominated(problem.alloc, problem.price) & problem.fits.any(axis=0)
+    return allowed, np.flatnonzero(allowed)
 
 
 def lp_pack(
@@ -269,14 +189,14 @@ def lp_pack(
     """LP-guided packing and local search; None when it cannot place every pod."""
     if problem.min_values:
         return None  # minValues needs FFD's per-node type bookkeeping
-    allowed = undominated(problem.alloc, problem.price) & problem.fits.any(axis=0)
-    packing = _Packing(problem, allowed)
-    packing.run()
-    if packing.left.any():
+    allowed, shortlist = _shortlist(problem)
+    nodes = _packed(problem, allowed, problem.counts.copy())
+    if nodes is None:
         return None
-    nodes = packing.nodes
-    _shrink(problem, nodes)
-    return improve(problem, allowed, nodes, deadline, rounds)
+    shrink(problem, shortlist, nodes)
+    return improve(
+        problem, shortlist, nodes, lambda c: _packed(problem, allowed, c), deadline, rounds
+    )
 
 
 def pattern_pack(
@@ -287,26 +207,18 @@ def pattern_pack(
     places every pod."""
     if problem.min_values:
         return None  # minValues needs FFD's per-node type bookkeeping
-    allowed = undominated(problem.alloc, problem.price) & problem.fits.any(axis=0)
+    allowed, shortlist = _shortlist(problem)
     best: list[PackedNode] | None = None
-    for nodes, left in pattern_roundings(problem, np.flatnonzero(allowed), deadline):
+    for nodes, left in pattern_roundings(problem, shortlist, deadline):
         if left.any():
-            rest = GroupProblem(
-                demand=problem.demand,
-                counts=left,
-                caps=problem.caps,
-                conflicts=problem.conflicts,
-                alloc=problem.alloc,
-                price=problem.price,
-                _fits=problem.fits,
-            )
-            packing = _Packing(rest, allowed)
-            packing.run()
-            if packing.left.any():
+            rest = _packed(problem, allowed, left)
+            if rest is None:
                 continue
-            nodes = nodes + packing.nodes
-        _shrink(problem, nodes)
-        nodes = improve(problem, allowed, nodes, deadline, rounds)
+            nodes = nodes + rest
+        shrink(problem, shortlist, nodes)
+        nodes = improve(
+            problem, shortlist, nodes, lambda c: _packed(problem, allowed, c), deadline, rounds
+        )
         if best is None or _price(problem, nodes) < _price(problem, best) - 1e-9:
             best = nodes
     return best

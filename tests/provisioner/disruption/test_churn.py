@@ -41,3 +41,13 @@ def test_a_replacement_removed_inside_the_bound_is_counted() -> None:
     assert figures.replaced_too_soon == 1
     assert figures.min_replacement_lifetime == 40
     assert figures.removals == 3
+
+
+def test_a_merge_then_a_one_for_one_return_is_a_shape_return() -> None:
+    record = [
+        removal("a", "m6i.xlarge", 100, 0, MULTI, ("b",), ("c6i.2xlarge",), together=2),
+        removal("x", "m6i.large", 100, 0, MULTI, ("b",), ("c6i.2xlarge",), together=2),
+        removal("b", "c6i.2xlarge", 400, 110, SINGLE, ("c",), ("m6i.xlarge",)),
+    ]
+    figures = churn(record, {"web": 75.0})
+    assert (figures.flaps, figures.shape_returns) == (0, 1)

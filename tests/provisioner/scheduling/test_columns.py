@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 
 from provisioner.scheduling.bound import undominated
 from provisioner.scheduling.columns import greedy_patterns, pattern_roundings
+from provisioner.scheduling.ffd import ffd_pack
 from provisioner.scheduling.groups import GroupProblem, check_nodes, price_of
+from provisioner.scheduling.local_search import improve
 from provisioner.scheduling.lp_pack import pattern_pack
 from provisioner.scheduling.packer import best_pack
 
@@ -122,3 +124,15 @@ def test_the_plan_is_the_same_every_time_without_a_time_budget() -> None:
         (n.type, n.counts.tolist()) for n in second
     ]
     assert price_of(problem, first) > 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=group_problems())
+def test_local_search_never_returns_a_dearer_or_invalid_packing(problem: GroupProblem) -> None:
+    if not len(problem.counts):
+        return
+    start = ffd_pack(problem, None)
+    shortlist = np.flatnonzero(undominated(problem.alloc, problem.price))
+    better = improve(problem, shortlist, [*start], lambda _: None, None, 20)
+    check_nodes(problem, better)
+    assert price_of(problem, better) <= price_of(problem, start) + 1e-9
