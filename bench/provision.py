@@ -1,8 +1,8 @@
 """Node provisioning benchmark: plan N pending pods over the real 1,367-type catalog.
 
 Prints JSON, one object per mix: pods, types, seconds (best of --repeat), podsPerSecond,
-price (plan), ffdPrice (Karpenter-style FFD baseline, same run), lowerBound (LP relaxation),
-ratioToBound, ratioToFfd.
+price (plan), ffdPrice and ffdSeconds (Karpenter-style FFD baseline, same run), lowerBound
+(`provisioner/scheduling/bound.py`), ratioToBound, ratioToFfd.
 
     .venv/bin/python bench/provision.py --pods 100 1000 10000 --repeat 3
 

@@ -79,7 +79,9 @@ class HoltWinters:
             seasonal_periods=m,
             initialization_method="heuristic" if m else "estimated",
         )
-        result = quiet_fit("holt_winters", model.fit)
+        # no brute-force grid for the starting parameters: it cost most of the fit's time and
+        # gave the same optimum on the example traces (bench/forecast_backtest.py)
+        result = quiet_fit("holt_winters", model.fit, use_brute=False)
         params = result.params
         alpha = float(params["smoothing_level"])
         return FittedHoltWinters(

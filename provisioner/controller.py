@@ -77,7 +77,8 @@ GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 class ProvisionerOptions:
     batch_idle_seconds: float = 1.0  # Karpenter's BATCH_IDLE_DURATION
     batch_max_seconds: float = 10.0  # Karpenter's BATCH_MAX_DURATION
-    pack: PackOptions = field(default_factory=PackOptions)
+    # the bound is for the dry run; a controller planning every batch does without it
+    pack: PackOptions = field(default_factory=lambda: PackOptions(lower_bound=False))
 
 
 @dataclass
@@ -93,9 +94,15 @@ class NodeRecord:
     launched_at: float
     terminated_at: float | None = None
 
-    def cost(self, now: float) -> float:
+    def cost(self, now: float, since: float | None = None) -> float:
+        """Dollars billed up to `now`, counting only from `since` when given."""
+        return self.price * self.seconds(now, since) / 3600
+
+    def seconds(self, now: float, since: float | None = None) -> float:
+        """Seconds of life up to `now` (from `since` when given)."""
         end = self.terminated_at if self.terminated_at is not None else now
-        return self.price * max(0.0, end - self.launched_at) / 3600
+        begin = self.launched_at if since is None else max(self.launched_at, since)
+        return max(0.0, min(end, now) - begin)
 
 
 @dataclass
@@ -631,8 +638,8 @@ class ProvisioningController:
 
     # --- accounting ----------------------------------------------------------------------
 
-    def node_cost(self, now: float) -> float:
-        return sum(r.cost(now) for r in self.ledger.values())
+    def node_cost(self, now: float, since: float | None = None) -> float:
+        return sum(r.cost(now, since) for r in self.ledger.values())
 
 
 def _requirement_json(r: Requirement) -> dict[str, Any]:

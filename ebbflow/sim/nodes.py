@@ -28,12 +28,12 @@ from ebbflow.sim.workload import SimulatedDeployment
 from kube.port import NODE_POOLS, Cluster
 from provisioner.catalog import load_catalog
 from provisioner.cloud.simulated import CloudTiming, SimulatedCloud
-from provisioner.controller import ProvisioningController
+from provisioner.controller import ProvisionerOptions, ProvisioningController
 from provisioner.disruption.churn import Churn
 from provisioner.disruption.executor import DisruptionController, DisruptionStats, ExecutorOptions
 from provisioner.headroom import HeadroomController, HeadroomSource
 from provisioner.nodepools import node_template
-from provisioner.scheduling.packer import plan
+from provisioner.scheduling.packer import PackOptions, plan
 from scaler.clock import VirtualClock
 
 
@@ -142,7 +142,9 @@ class NodeLayer:
             capacity,
             interruptions=spec.spot_interruptions,
         )
-        controller = ProvisioningController(cluster, clock, cloud, types)
+        # no wall-clock cap on the packer: the same scenario and seed give the same run
+        options = ProvisionerOptions(pack=PackOptions(time_budget_seconds=None, lower_bound=False))
+        controller = ProvisioningController(cluster, clock, cloud, types, options)
         scheduler = SimulatedScheduler(cluster, clock, deployments, start)
 
         return cls(scenario, clock, deployments, scheduler, cloud, controller, start)
@@ -212,17 +214,12 @@ class NodeLayer:
         ledger = self.controller.ledger.values()
         duration = end - self.start_time
         base_price, base_nodes = self.static_baseline()
-        spot = sum(
-            (r.terminated_at if r.terminated_at is not None else end) - r.launched_at
-            for r in ledger
-            if r.capacity_type == "spot"
-        )
-        nodes = sum(
-            (r.terminated_at if r.terminated_at is not None else end) - r.launched_at
-            for r in ledger
-        )
+        # billed from the start: the warm-up that gave the initial pods their nodes is free
+        since = self.start_time
+        spot = sum(r.seconds(end, since) for r in ledger if r.capacity_type == "spot")
+        nodes = sum(r.seconds(end, since) for r in ledger)
         return NodeResult(
-            cost=self.controller.node_cost(end),
+            cost=self.controller.node_cost(end, since),
             node_hours=nodes / 3600,
             spot_node_hours=spot / 3600,
             peak_nodes=self.scheduler.peak_nodes,

@@ -189,6 +189,9 @@ def _deployment(workload: Workload) -> dict[str, Any]:
     }
 
 
+WARMUP_SECONDS = 600.0
+
+
 def _seed_for(seed: int, name: str) -> int:
     # zlib.crc32, not hash(): string hashing is salted per process
     return seed * 1_000_003 + zlib.crc32(name.encode())
@@ -206,7 +209,10 @@ async def simulate(
     `predictive=False` drives every ScaledObject reactively (its spec.predictive ignored)."""
     seed = scenario.spec.seed if seed is None else seed
     start = math.floor(scenario.start)
-    clock = VirtualClock(start=start)
+    # with a node layer the run begins from a settled cluster: the initial pods get their
+    # nodes during a warm-up that is neither accounted nor billed
+    warmup = WARMUP_SECONDS if scenario.spec.provisioning is not None else 0.0
+    clock = VirtualClock(start=start - warmup)
     cluster = MemoryCluster(now=clock.now)
     deployments: dict[str, SimulatedDeployment] = {}
     for w in scenario.workloads:

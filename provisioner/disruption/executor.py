@@ -474,7 +474,11 @@ def launchable_types(
 ) -> tuple[InstanceType, ...]:
     """The types some pool may launch, and those of the managed nodes: the rest can play no
     part in a disruption plan, and leaving them out makes each simulation cheaper."""
-    keep = {f.instance_type for f in facts.values()}
+    keep = frozenset(f.instance_type for f in facts.values())
+    key = (id(types), keep, tuple((n, p.template.requirements) for n, p in sorted(pools.items())))
+    cached = _LAUNCHABLE.get(key)
+    if cached is not None and cached[0] is types:
+        return cached[1]  # the same tuple again: the packer reuses its columns for it
     allowed = [reqs_of(pool.template.requirements) for pool in pools.values()]
     out = []
     for t in types:
@@ -484,7 +488,14 @@ def launchable_types(
             for reqs in allowed
         ):
             out.append(t)
-    return tuple(out)
+    result = tuple(out)
+    if len(_LAUNCHABLE) > 32:
+        _LAUNCHABLE.clear()
+    _LAUNCHABLE[key] = (types, result)
+    return result
+
+
+_LAUNCHABLE: dict[object, tuple[Sequence[InstanceType], tuple[InstanceType, ...]]] = {}
 
 
 def _next_time_trigger(state: ClusterState, now: float) -> float:

@@ -90,7 +90,10 @@ class DisruptionOptions:
     # simulations list every fitting type, so price filters and the 15-type rule see them all
     pack: PackOptions = field(
         default_factory=lambda: PackOptions(
-            time_budget_seconds=None, improvement_rounds=20, max_alternatives=1000
+            time_budget_seconds=None,
+            improvement_rounds=20,
+            max_alternatives=1000,
+            lower_bound=False,
         )
     )
 

@@ -18,13 +18,13 @@ Pools never share nodes, so the bounds of the pools add up. Pods bound to existi
 nothing and are left out. It is at least the aggregate bound (total cpu, memory, GPU and pods
 against the allowed types) that the per-class constraints refine.
 
-Small pools (`INTEGER_PODS`, `INTEGER_PAIRS`): the same program with x and y integer, solved by branch and
-bound (HiGHS) for at most `INTEGER_NODES` nodes, and its proved dual bound taken where it is
-higher than the LP. Valid for the same reason without the last step: a plan's counts are a
-feasible integer point, so the integer optimum is at most the plan's price, and a dual bound is
-at most the integer optimum whether or not the search finished (every open branch's LP value is
-at least it). It is what makes a lone GPU pod pay for its whole node instead of the LP's share.
-Both values are shaded down by 1e-6 relative for the solver's tolerances.
+Small pools (`INTEGER_PODS`, `INTEGER_PAIRS`): the same program with x and y integer, solved by
+branch and bound (HiGHS) for at most `INTEGER_NODES` nodes, and its proved dual bound taken
+where it is higher than the LP. Valid for the same reason without the last step: a plan's counts
+are a feasible integer point, so the integer optimum is at most the plan's price, and a dual
+bound is at most the integer optimum whether or not the search finished (every open branch's LP
+value is at least it). It is what makes a lone GPU pod pay for its whole node instead of the
+LP's share. Both values are shaded down by 1e-6 relative for the solver's tolerances.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ class PackOptions:
     max_alternatives: int = 20
     # local-search rounds after the LP-guided packing (0: none)
     improvement_rounds: int = 200
+    # solve the lower bound (Plan.lower_bound; 0.0 when off): the dry run reports it, the
+    # controllers, which plan every few seconds, do not need it
+    lower_bound: bool = True
 
 
 DEFAULT_OPTIONS = PackOptions()

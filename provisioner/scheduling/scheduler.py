@@ -502,5 +502,5 @@ def schedule(
         new_nodes=tuple(scheduler.new_nodes),
         bindings=dict(scheduler.bindings),
         unschedulable=tuple(scheduler.unschedulable),
-        lower_bound=lower_bound(scheduler.bound_parts, table),
+        lower_bound=lower_bound(scheduler.bound_parts, table) if options.lower_bound else 0.0,
     )

@@ -87,7 +87,7 @@ async def test_pods_wait_for_their_node_before_starting(tmp_path: Path) -> None:
     raw["provisioning"]["nodePoolsFile"] = str(EXAMPLES / "provision" / "nodepools.yaml")
     raw["workloads"][0]["trace"]["path"] = str(EXAMPLES / "traces" / "nab-nyc_taxi.csv")
     raw["workloads"][0]["initialReplicas"] = 2
-    raw["provisioning"]["registrationSeconds"] = 600
+    raw["provisioning"]["registrationSeconds"] = 1250
     raw["provisioning"]["registrationJitterSeconds"] = 0
     path = tmp_path / "slow-nodes.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -11,11 +11,12 @@ from provisioner.scheduling.packer import plan
 # no wall-clock cap: the same plan on any machine
 OPTIONS = PackOptions(time_budget_seconds=None, improvement_rounds=200)
 MIXES = [(100, 1), (1000, 1), (1000, 2)]
-# seeds where the plan is within 5% of the bound; on seeds 3 and 5 it is not (1.089, 1.059):
-# seed 3's gap is mostly GPU pods the per-class LP bound splits across nodes (a lone GPU pod
-# it charges half a node for), seed 5's is in small zone-spread groups on small types;
-# whether a tighter bound or a better plan closes it is open, see BENCHMARKS.md
-WITHIN_FIVE = [(1000, 1), (1000, 2), (1000, 4), (1000, 6)]
+# no cap, 2026-11-26: seeds 1-6 at 1,000 pods 1.044, 1.044, 1.068, 1.029, 1.054, 1.042; 10,000
+# pods 1.031. Seeds 3 and 5 miss 5%: seed 3's GPU pods pinned to a GPU model are packed apart
+# from the others (their own group) while the bound lets them share nodes; seed 5's main group
+# (about 3 big pods a node) is 1.02x its configuration LP but 1.06x the per-class LP bound, and
+# its 40-50-pod zone-spread groups are packed apart from it (1.2x their per-class bound)
+WITHIN_FIVE = [(1000, 1), (1000, 2), (1000, 4), (1000, 6), (10000, 1)]
 MISSED = [(1000, 3), (1000, 5)]
 
 
