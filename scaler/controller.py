@@ -521,9 +521,7 @@ class ScalingController:
         driven.written_predictive = driven.predictive
         if last_active is not None:
             status["lastActiveTime"] = rfc3339(last_active)
-        await self.cluster.patch_status(
-            self.kind, so.metadata.name, status, so.metadata.namespace
-        )
+        await self.cluster.patch_status(self.kind, so.metadata.name, status, so.metadata.namespace)
         driven.last_status, driven.last_flags = core, flags
         driven.written_active = last_active
 

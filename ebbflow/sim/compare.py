@@ -80,4 +80,7 @@ def comparison_json(result: SimulationResult, reactive: SimulationResult | None)
         ],
         "total": _compared(other["total"], data["total"]),
     }
+    if "nodes" in other and "nodes" in data:  # with a node layer the cost is the node bill
+        data["reactive"]["nodes"] = other["nodes"]
+        data["comparison"]["nodeCost"] = _change(other["nodes"]["cost"], data["nodes"]["cost"])
     return data
