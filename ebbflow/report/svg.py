@@ -41,6 +41,8 @@ def line_chart(
     x1 = max(p[0] for p in points)
     x1 = x1 if x1 > x0 else x0 + 1
     top = _nice_max(max(p[1] for p in points))
+    if top < 4 and all(float(p[1]).is_integer() for p in points):
+        top = 4.0  # counts (nodes, replicas): gridlines on whole numbers, never 0.5
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(t: float) -> float:

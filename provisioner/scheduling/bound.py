@@ -56,9 +56,9 @@ class BoundPart:
     prices: FloatArray  # cheapest real price of each of those types
 
 
-def undominated(alloc: IntArray, price: FloatArray, member: IntArray | None = None) -> BoolArray:
+def undominated(alloc: IntArray, price: FloatArray, member: BoolArray | None = None) -> BoolArray:
     """Types no other type beats: as large in every resource, no dearer (ties: lower index),
-    and allowed for every part (bit of `member`) the beaten type is allowed for."""
+    and allowed for every part (column of `member`, (T, parts)) the beaten type is allowed for."""
     n = len(price)
     keep = np.ones(n, dtype=bool)
     order = np.lexsort((np.arange(n), price))
@@ -68,9 +68,18 @@ def undominated(alloc: IntArray, price: FloatArray, member: IntArray | None = No
         later = order[rank + 1 :]
         beaten = np.all(alloc[later] <= alloc[i], axis=1)
         if member is not None:
-            beaten &= (member[later] & member[i]) == member[later]
+            beaten &= np.all(member[i] | ~member[later], axis=1)
         keep[later[beaten]] = False
     return keep
+
+
+def part_members(allowed: BoolArray) -> BoolArray:
+    """(T, P) the distinct rows of a (K, T) allowed mask as parts: the membership `undominated`
+    needs (classes with equal masks count once)."""
+    if not len(allowed):
+        return np.ones((allowed.shape[1], 1), dtype=bool)
+    rows: BoolArray = np.unique(allowed, axis=0).T
+    return rows
 
 
 @dataclass(frozen=True)
@@ -214,17 +223,17 @@ def lower_bound(parts: list[BoundPart], table: TypeTable) -> float:
         used = np.unique(np.concatenate([p.types for p in group]))
         position = {int(t): i for i, t in enumerate(used)}
         prices = np.full(len(used), np.inf)
-        member = np.zeros(len(used), dtype=np.int64)
+        member = np.zeros((len(used), len(group)), dtype=bool)
         allowed_rows: list[BoolArray] = []
         for bit, part in enumerate(group):
             at = np.array([position[int(t)] for t in part.types], dtype=np.int64)
             np.minimum.at(prices, at, part.prices)
-            member[at] |= 1 << (bit % 62)
+            member[at, bit] = True
             row = np.zeros((len(part.counts), len(used)), dtype=bool)
             row[:, at] = True
             allowed_rows.append(row)
         alloc = table.alloc[used]
-        keep = undominated(alloc, prices, member if len(group) < 62 else None)
+        keep = undominated(alloc, prices, member)
         demand = np.vstack([p.demand for p in group])
         counts = np.concatenate([p.counts for p in group])
         caps = np.concatenate([p.caps for p in group])

@@ -37,12 +37,13 @@ def _add(problem: GroupProblem, node: _OpenNode, k: int, limit: int) -> int:
     limit = min(limit, int(problem.caps[k] - node.counts[k]))
     if limit <= 0:
         return 0
-    index = np.flatnonzero(node.mask)
+    admits = node.mask & problem.fits[k]  # the class's own candidate mask
+    index = np.flatnonzero(admits)
     per_type = how_many_fit(problem.alloc[index], node.used, problem.demand[k])
     count = min(limit, int(per_type.max(initial=0)))
     while count > 0:
         used = node.used + problem.demand[k] * count
-        mask = node.mask & np.all(problem.alloc >= used, axis=1)
+        mask = admits & np.all(problem.alloc >= used, axis=1)
         if not problem.min_values or problem.keeps_min_values(mask):
             node.used = used
             node.mask = mask

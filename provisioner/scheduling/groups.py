@@ -1,8 +1,11 @@
 """One packing problem: pods that may share nodes, counted by class, and the types they may use.
 
-A group is a set of pod classes with the same NodePool and the same node requirements (zone
-included), so any of its pods may share a node with any other, bar anti-affinity. The packers
-(`ffd.py`, `packer.py`) turn a group into nodes: a type and how many pods of each class.
+A group is a set of pod classes of one NodePool that may share nodes, bar anti-affinity. Its
+candidates (columns) are node kinds: a type, and (when classes of the group differ in zone) the
+zones a node of that kind may be launched in. Each class may carry its own mask of candidates
+(`allowed`): the types its requirements admit, in the zones it may use. A node holds a class
+only on a candidate the class allows. The packers (`ffd.py`, `packer.py`) turn a group into
+nodes: a candidate and how many pods of each class.
 """
 
 from __future__ import annotations
@@ -28,21 +31,39 @@ class GroupProblem:
     # (key, minValues) to keep, and how to count distinct values among a candidate mask
     min_values: tuple[tuple[str, int], ...] = ()
     distinct: Callable[[str, BoolArray], int] | None = None
+    # (K, T) candidates each class may use (None: every candidate for every class)
+    allowed: BoolArray | None = None
     _fits: BoolArray | None = field(default=None, repr=False)
 
     @property
     def fits(self) -> BoolArray:
-        """(K, T): one pod of class k fits an empty node of type t."""
+        """(K, T): one pod of class k fits an empty node of type t, and the class allows t."""
         if self._fits is None:
-            self._fits = np.all(self.alloc[None, :, :] >= self.demand[:, None, :], axis=2)
+            fits = np.all(self.alloc[None, :, :] >= self.demand[:, None, :], axis=2)
+            self._fits = fits if self.allowed is None else fits & self.allowed
         return self._fits
 
-    def fitting_types(self, used: IntArray) -> BoolArray:
+    def fitting_types(self, used: IntArray, counts: IntArray) -> BoolArray:
+        """Candidates that hold `used` and that every class present in `counts` allows."""
         fitting: BoolArray = np.all(self.alloc >= used, axis=1)
+        if self.allowed is not None:
+            fitting &= self.allowed[counts > 0].all(axis=0)
         return fitting
 
-    def cheapest_fitting(self, used: IntArray) -> int | None:
-        mask = self.fitting_types(used)
+    def admitting(self, counts: IntArray, candidates: IntArray) -> BoolArray:
+        """(N, C) per row of `counts` (pods per class on a node), which of `candidates` every
+        class present allows."""
+        if self.allowed is None:
+            return np.ones((len(counts), len(candidates)), dtype=bool)
+        # float32 products go through BLAS; the sums are small integers, exact in float32
+        barred = (counts > 0).astype(np.float32) @ (~self.allowed[:, candidates]).astype(
+            np.float32
+        )
+        out: BoolArray = barred < 0.5
+        return out
+
+    def cheapest_fitting(self, used: IntArray, counts: IntArray) -> int | None:
+        mask = self.fitting_types(used, counts)
         if not mask.any():
             return None
         prices = np.where(mask, self.price, np.inf)
@@ -90,6 +111,7 @@ def check_nodes(problem: GroupProblem, nodes: list[PackedNode]) -> None:
         used = problem.demand_of(node.counts)
         assert np.array_equal(used, node.used), "node usage out of date"
         assert np.all(used <= problem.alloc[node.type]), "node over capacity"
+        assert problem.fits[node.counts > 0, node.type].all(), "class not allowed on the type"
         assert np.all(node.counts <= problem.caps), "per-node cap broken"
         present = node.counts > 0
         assert not (problem.conflicts[np.ix_(present, present)]).any(), "conflicting classes"

@@ -56,13 +56,19 @@ class NodeArrays:
         return NodeArrays(self.types[keep], self.counts[keep], self.used[keep])
 
 
-def cheapest_types(problem: GroupProblem, shortlist: IntArray, used: IntArray) -> IntArray:
-    """Per row of `used`, the cheapest of the `shortlist` types that holds it (-1: none).
+def cheapest_types(
+    problem: GroupProblem, shortlist: IntArray, used: IntArray, counts: IntArray
+) -> IntArray:
+    """Per node (rows of `used` and `counts`), the cheapest of the `shortlist` types that holds
+    it and that its classes allow (-1: none).
 
     With `shortlist` the undominated types this is the cheapest of all types: a dominated type
-    that holds the pods has a no dearer dominating type that holds them too."""
+    that holds the pods has a no dearer dominating type that holds them too (and that allows
+    every class the dominated one allows)."""
     alloc = problem.alloc[shortlist]
     fits = np.all(alloc[None, :, :] >= used[:, None, :], axis=2)
+    if problem.allowed is not None:
+        fits &= problem.admitting(counts, shortlist)
     prices = np.where(fits, problem.price[shortlist][None, :], np.inf)
     best = np.argmin(prices, axis=1)
     out: IntArray = np.where(fits.any(axis=1), shortlist[best], -1)
@@ -74,7 +80,8 @@ def shrink(problem: GroupProblem, shortlist: IntArray, nodes: list[PackedNode]) 
     if not nodes:
         return
     used = np.array([n.used for n in nodes], dtype=np.int64)
-    cheapest = cheapest_types(problem, shortlist, used)
+    counts = np.array([n.counts for n in nodes], dtype=np.int64)
+    cheapest = cheapest_types(problem, shortlist, used, counts)
     for node, t in zip(nodes, cheapest.tolist(), strict=True):
         if t >= 0 and problem.price[t] < problem.price[node.type]:
             node.type = t
@@ -83,7 +90,7 @@ def shrink(problem: GroupProblem, shortlist: IntArray, nodes: list[PackedNode]) 
 def _shrunk(problem: GroupProblem, shortlist: IntArray, packing: NodeArrays) -> None:
     if not len(packing.types):
         return
-    cheapest = cheapest_types(problem, shortlist, packing.used)
+    cheapest = cheapest_types(problem, shortlist, packing.used, packing.counts)
     safe = np.where(cheapest >= 0, cheapest, packing.types)
     better = problem.price[safe] < problem.price[packing.types]
     packing.types = np.where(better, safe, packing.types)
@@ -113,7 +120,7 @@ def _emptied(problem: GroupProblem, packing: NodeArrays, victim: int) -> NodeArr
         fit = np.minimum(fit, p.caps[k] - counts[:, k])
         if has_conflicts and p.conflicts[k].any():
             fit = np.where((counts[:, p.conflicts[k]] > 0).any(axis=1), 0, fit)
-        fit = np.maximum(fit, 0)
+        fit = np.where(p.fits[k, packing.types], np.maximum(fit, 0), 0)
         fit[victim] = 0
         before = np.cumsum(fit) - fit
         take = np.clip(need - before, 0, fit)

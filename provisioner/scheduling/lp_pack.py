@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from provisioner.scheduling.bound import assignment_lp, undominated
+from provisioner.scheduling.bound import assignment_lp, part_members, undominated
 from provisioner.scheduling.columns import pattern_roundings
 from provisioner.scheduling.fit import BoolArray, IntArray
 from provisioner.scheduling.groups import GroupProblem, PackedNode, how_many_fit
@@ -47,6 +47,7 @@ class _Packing:
         while True:
             room = p.alloc[t] - node.used
             live = (pool > 0) & np.all(p.demand <= room, axis=1) & (node.counts < p.caps)
+            live &= p.fits[:, t]
             present = node.counts > 0
             if present.any():
                 live &= ~p.conflicts[:, present].any(axis=1)
@@ -132,7 +133,7 @@ class _Packing:
             if progress or not self.left.any():
                 continue
             # what is left is less than one node of any type: one node for as much as fits
-            t_all = p.cheapest_fitting(self.left @ p.demand)
+            t_all = p.cheapest_fitting(self.left @ p.demand, self.left)
             t = t_all if t_all is not None and allowed[t_all] else int(np.argmax(solved.nodes))
             node = self.fill(t, self.left)
             if not node.counts.any():
@@ -146,7 +147,7 @@ class _Packing:
 def _room_ok(problem: GroupProblem, node: PackedNode, k: int) -> int:
     """How many pods of class k may join `node` (room, cap, conflicts)."""
     present = node.counts > 0
-    if problem.conflicts[k, present].any():
+    if problem.conflicts[k, present].any() or not problem.fits[k, node.type]:
         return 0
     fit = int(
         how_many_fit(problem.alloc[node.type : node.type + 1], node.used, problem.demand[k])[0]
@@ -162,6 +163,7 @@ def _sub_problem(problem: GroupProblem, counts: IntArray) -> GroupProblem:
         conflicts=problem.conflicts,
         alloc=problem.alloc,
         price=problem.price,
+        allowed=problem.allowed,
         _fits=problem.fits,
     )
 
@@ -179,7 +181,8 @@ def _price(problem: GroupProblem, nodes: list[PackedNode]) -> float:
 
 def _shortlist(problem: GroupProblem) -> tuple[BoolArray, IntArray]:
     """Undominated types some pod fits: as a mask and as indices."""
-    allowed = undominated(problem.alloc, problem.price) & problem.fits.any(axis=0)
+    member = None if problem.allowed is None else part_members(problem.allowed)
+    allowed = undominated(problem.alloc, problem.price, member) & problem.fits.any(axis=0)
     return allowed, np.flatnonzero(allowed)
 
 

@@ -27,6 +27,9 @@ class PackOptions:
     # solve the lower bound (Plan.lower_bound; 0.0 when off): the dry run reports it, the
     # controllers, which plan every few seconds, do not need it
     lower_bound: bool = True
+    # pack the groups of one pool that may share nodes (they differ only in zone or type-level
+    # requirements) as one problem, each class with its own candidate mask; False: group by group
+    merge_groups: bool = True
 
 
 DEFAULT_OPTIONS = PackOptions()

@@ -6,7 +6,9 @@ Steps, as Karpenter's `scheduler.go` orders them:
 2. each class lists the (node affinity term, NodePool) pairs it can use: terms in order (the
    ORed terms are relaxed one after the other), pools by weight, highest first;
 3. existing nodes with free room are filled first (topology and anti-affinity respected);
-4. the rest is grouped by (pool, node requirements, zone) and handed to a packing strategy;
+4. the rest is grouped by (pool, node requirements, zone); groups of one pool that differ only
+   in zone or type-level requirements are packed as one problem with a candidate mask per
+   class (`pool_problem.py`), handed to a packing strategy;
 5. NodePool limits are charged with each new node's full capacity; pods that overflow a pool
    move on to their next choice.
 """
@@ -49,6 +51,7 @@ from provisioner.scheduling.model import (
     Unschedulable,
 )
 from provisioner.scheduling.options import PackOptions
+from provisioner.scheduling.pool_problem import PoolColumns, merge_key, pool_columns
 from provisioner.scheduling.requirements import (
     Reqs,
     ReqSet,
@@ -92,6 +95,10 @@ class _Class:
     @property
     def rep(self) -> Pod:
         return self.pods[0]
+
+
+# a class's pods in one group: (class, pods, index of the choice in use)
+_Row = tuple[_Class, list[Pod], int]
 
 
 def _class_key(pod: Pod) -> object:
@@ -308,8 +315,8 @@ class _Scheduler:
     def pack_round(
         self, pending: list[tuple[_Class, str | None, list[Pod], int]]
     ) -> list[tuple[_Class, str | None, list[Pod], int]]:
-        groups: dict[tuple[int, str, bool], list[tuple[_Class, list[Pod], int]]] = {}
-        group_reqs: dict[tuple[int, str, bool], tuple[_Choice, dict[str, ReqSet]]] = {}
+        # merge key -> group key -> (choice, requirements, rows)
+        pools: dict[str, dict[str, tuple[_Choice, dict[str, ReqSet], list[_Row]]]] = {}
         for cls, zone, pods, at in pending:
             placed = False
             while at < len(cls.choices):
@@ -321,9 +328,14 @@ class _Scheduler:
                     if not (choice.mask & offered).any():
                         at += 1
                         continue
-                key = (choice.template, repr(signature(reqs)), choice.no_gpu)
-                groups.setdefault(key, []).append((cls, pods, at))
-                group_reqs.setdefault(key, (choice, reqs))
+                key = repr((choice.template, signature(reqs), choice.no_gpu))
+                merged = (
+                    merge_key(self.table, choice.template, reqs, choice.no_gpu)
+                    if self.options.merge_groups
+                    else key
+                )
+                group = pools.setdefault(merged, {}).setdefault(key, (choice, reqs, []))
+                group[2].append((cls, pods, at))
                 placed = True
                 break
             if not placed:
@@ -332,91 +344,111 @@ class _Scheduler:
                 )
                 self.unschedulable.extend(Unschedulable(p, reason) for p in pods)
         spilled: list[tuple[_Class, str | None, list[Pod], int]] = []
-        for key in sorted(groups):
-            choice, reqs = group_reqs[key]
-            spilled.extend(self.pack_group(choice, reqs, groups[key]))
+        for merged in sorted(pools):
+            groups = pools[merged]
+            spilled.extend(self.pack_pool([groups[k] for k in sorted(groups)]))
         return spilled
 
-    def pack_group(
-        self,
-        choice: _Choice,
-        reqs: dict[str, ReqSet],
-        rows: list[tuple[_Class, list[Pod], int]],
+    def pack_pool(
+        self, groups: list[tuple[_Choice, dict[str, ReqSet], list[_Row]]]
     ) -> list[tuple[_Class, str | None, list[Pod], int]]:
+        """Pack groups of one pool that may share nodes as one problem (`pool_problem.py`)."""
         table = self.table
-        offers = table.best_offerings(reqs)
-        candidates = table.type_mask(reqs) & np.isfinite(offers.expected)
-        if choice.no_gpu:
-            candidates &= ~table.is_gpu
-        # merge rows of one class (a spill round may bring a class back)
-        merged: dict[int, tuple[_Class, list[Pod], int]] = {}
-        for cls, pods, at in rows:
-            if id(cls) in merged:
-                merged[id(cls)][1].extend(pods)
-            else:
-                merged[id(cls)] = (cls, list(pods), at)
-        items = list(merged.values())
-        index = np.flatnonzero(candidates)
+        columns = pool_columns(table, [(reqs, choice.no_gpu) for choice, reqs, _ in groups])
+        index = columns.index
+        # merge rows of one class within a group (a spill round may bring a class back)
+        items: list[tuple[_Class, list[Pod], int, int]] = []  # class, pods, choice, group
+        at_item: dict[tuple[int, int], int] = {}
+        for g, (_, _, rows) in enumerate(groups):
+            for cls, pods, at in rows:
+                if (id(cls), g) in at_item:
+                    items[at_item[(id(cls), g)]][1].extend(pods)
+                else:
+                    at_item[(id(cls), g)] = len(items)
+                    items.append((cls, list(pods), at, g))
+        group_of = np.array([g for _, _, _, g in items], dtype=np.int64)
+        reqs0 = groups[0][1]
+        single = len(groups) == 1
         problem = GroupProblem(
-            demand=np.array([c.requests for c, _, _ in items], dtype=np.int64).reshape(-1, 4),
-            counts=np.array([len(p) for _, p, _ in items], dtype=np.int64),
-            caps=np.array([min(c.cap, UNLIMITED) for c, _, _ in items], dtype=np.int64),
+            demand=np.array([c.requests for c, _, _, _ in items], dtype=np.int64).reshape(-1, 4),
+            counts=np.array([len(p) for _, p, _, _ in items], dtype=np.int64),
+            caps=np.array([min(c.cap, UNLIMITED) for c, _, _, _ in items], dtype=np.int64),
             conflicts=np.array(
                 [
-                    [i != j and repels(a.rep, b.rep, HOSTNAME) for j, (b, _, _) in enumerate(items)]
-                    for i, (a, _, _) in enumerate(items)
+                    [
+                        i != j and repels(a.rep, b.rep, HOSTNAME)
+                        for j, (b, _, _, _) in enumerate(items)
+                    ]
+                    for i, (a, _, _, _) in enumerate(items)
                 ],
                 dtype=bool,
             ).reshape(len(items), len(items)),
             alloc=table.alloc[index],
-            price=offers.expected[index],
-            min_values=tuple((k, r.min_values) for k, r in sorted(reqs.items()) if r.min_values),
+            price=columns.price,
+            min_values=tuple((k, r.min_values) for k, r in sorted(reqs0.items()) if r.min_values)
+            if single
+            else (),
             distinct=lambda key, mask: table.distinct_values(key, _widen(mask, index, len(table))),
+            allowed=None if single else columns.allowed[group_of],
         )
         nodes = self.strategy(problem, self.deadline)
-        t_index = choice.template
-        spilled_counts = np.zeros(len(items), dtype=np.int64)
-        queues = [list(p) for _, p, _ in items]
+        t_index = groups[0][0].template
         template = self.templates[t_index]
-        accepted_alloc: list[IntArray] = []
+        spilled_counts = np.zeros(len(items), dtype=np.int64)
+        queues = [list(p) for _, p, _, _ in items]
         for node in nodes:
-            t = self.within_limits(problem, node, index, t_index)
-            if t is None:
+            c = self.within_limits(problem, node, index, t_index)
+            if c is None:
                 spilled_counts += node.counts
                 continue
             on_node: list[Pod] = []
             for k, n in enumerate(node.counts):
                 on_node.extend(queues[k][:n])
                 queues[k] = queues[k][n:]
-            self.new_nodes.append(self.new_node(template, reqs, problem, index, t, node, on_node))
-            accepted_alloc.append(node.used)
-        if accepted_alloc:
+            present = sorted(set(group_of[node.counts > 0].tolist()))
+            reqs = columns.node_reqs(c, [groups[g][1] for g in present])
+            self.new_nodes.append(self.new_node(template, reqs, problem, columns, c, node, on_node))
+        placed = problem.counts - spilled_counts
+        for g, (choice, reqs, _) in enumerate(groups):
+            mine = group_of == g
+            if not placed[mine].any():
+                continue
+            own = table.type_mask(reqs) & np.isfinite(table.best_offerings(reqs).expected)
+            if choice.no_gpu:
+                own &= ~table.is_gpu
+            demand = problem.demand[mine]
+            fits = np.all(table.alloc[None, :, :] >= demand[:, None, :], axis=2).any(axis=0)
+            types = np.flatnonzero(own & fits)
             self.bound_parts.append(
                 BoundPart(
                     key=(t_index, choice.no_gpu),
-                    demand=problem.demand,
-                    counts=problem.counts - spilled_counts,
-                    caps=problem.caps,
-                    types=index[problem.fits.any(axis=0)],
-                    prices=table.cheapest_real(reqs)[index[problem.fits.any(axis=0)]],
+                    demand=demand,
+                    counts=placed[mine],
+                    caps=problem.caps[mine],
+                    types=types,
+                    prices=table.cheapest_real(reqs)[types],
                 )
             )
         out: list[tuple[_Class, str | None, list[Pod], int]] = []
-        zone_req = reqs.get(ZONE)
-        zone = next(iter(zone_req.values)) if zone_req and len(zone_req.values) == 1 else None
-        for k, (cls, _, at) in enumerate(items):
+        for k, (cls, _, at, g) in enumerate(items):
             if queues[k]:
                 if at + 1 >= len(cls.choices):
                     reason = f'nodepool "{template.pool}" limits exceeded'
                     self.unschedulable.extend(Unschedulable(p, reason) for p in queues[k])
                 else:
+                    zone_req = groups[g][1].get(ZONE)
+                    zone = (
+                        next(iter(zone_req.values))
+                        if zone_req and len(zone_req.values) == 1
+                        else None
+                    )
                     out.append((cls, zone, queues[k], at + 1))
         return out
 
     def within_limits(
         self, problem: GroupProblem, node: PackedNode, index: IntArray, t_index: int
     ) -> int | None:
-        """The candidate type to launch within the pool's limits (charging it), or None."""
+        """The candidate to launch within the pool's limits (charging it), or None."""
         left = self.remaining[t_index]
         if left is None:
             return node.type
@@ -424,7 +456,7 @@ class _Scheduler:
         if np.all(capacity[node.type] <= left):
             choice = node.type
         else:
-            ok = problem.fitting_types(node.used) & np.all(capacity <= left, axis=1)
+            ok = problem.fitting_types(node.used, node.counts) & np.all(capacity <= left, axis=1)
             if not ok.any():
                 return None
             choice = int(np.argmin(np.where(ok, problem.price, np.inf)))
@@ -436,17 +468,20 @@ class _Scheduler:
         template: NodeTemplate,
         reqs: Reqs,
         problem: GroupProblem,
-        index: IntArray,
-        t: int,
+        columns: PoolColumns,
+        c: int,
         node: PackedNode,
         pods: list[Pod],
     ) -> NewNode:
         table = self.table
+        index = columns.index
         offers = table.best_offerings(reqs)
-        chosen = int(index[t])
+        chosen = int(index[c])
         offering = int(offers.index[chosen])
-        fitting = np.flatnonzero(problem.fitting_types(node.used))
-        fitting = fitting[fitting != t]
+        # other types of the same zone variant that hold the pods and that their classes allow
+        ok = problem.fitting_types(node.used, node.counts) & (columns.variant == columns.variant[c])
+        fitting = np.flatnonzero(ok)
+        fitting = fitting[fitting != c]
         keep = self.options.max_alternatives
         if len(fitting) > keep > 0:
             fitting = fitting[np.argpartition(problem.price[fitting], keep - 1)[:keep]]
