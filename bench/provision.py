@@ -8,7 +8,9 @@ price (plan), ffdPrice and ffdSeconds (Karpenter-style FFD baseline, same run), 
 
 `--budget none` plans without the wall-clock cap on improvement (`PackOptions`): the same,
 machine-independent plan every time (the quality the tests check); the default 2 s cap makes
-quality depend on how fast (and how busy) the machine is.
+quality depend on how fast (and how busy) the machine is. `--merge-zones` packs a pool's
+zone-spread sub-classes together with its unzoned pods (off by default: slower, see
+BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -33,9 +35,14 @@ def main() -> None:
     parser.add_argument(
         "--budget", default="2", help="seconds of improvement per plan, or 'none' for no cap"
     )
+    parser.add_argument(
+        "--merge-zones",
+        action="store_true",
+        help="also pack groups of a pool that differ in zone as one problem (PackOptions)",
+    )
     args = parser.parse_args()
     budget = None if args.budget == "none" else float(args.budget)
-    options = PackOptions(time_budget_seconds=budget)
+    options = PackOptions(time_budget_seconds=budget, merge_zones=args.merge_zones)
     types = load_catalog().instance_types
     results = []
     for count in args.pods:
@@ -55,6 +62,7 @@ def main() -> None:
             {
                 "mix": mix.name,
                 "budget": budget,
+                "mergeZones": args.merge_zones,
                 "pods": count,
                 "types": len(types),
                 "seconds": round(best, 3),

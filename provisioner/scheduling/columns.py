@@ -38,8 +38,6 @@ FULL_EVERY = 5
 TAIL = 5e-4  # stop when three rounds together gained less than this share
 ROUNDS = 40
 DIVE_PODS = 3000  # diving re-solves the LP once per node: only for groups this small
-ROUNDING_MODES = ("floor", "floor-dive", "dive")
-PRUNE: float | None = 0.1
 SEED_SLACK = 0.05
 GROW_SHARE = 0.5
 
@@ -332,17 +330,6 @@ class ColumnGeneration:
                 nodes.append(PackedNode(self.pool.types[j], take, self.problem.demand_of(take)))
         return nodes
 
-    def pruned(self, solved: MasterSolution, share: float) -> MasterSolution:
-        """The pool cut to patterns bought or within `share` of their price at these duals."""
-        price = self.problem.price[np.array(self.pool.types, dtype=np.int64)]
-        worth = np.array([c @ solved.duals for c in self.pool.counts])
-        keep = (solved.x > 1e-9) | (price - worth <= share * price)
-        pool = PatternPool()
-        for j in np.flatnonzero(keep).tolist():
-            pool.add(self.pool.types[j], self.pool.counts[j])
-        self.pool = pool
-        return MasterSolution(solved.value, solved.x[keep], solved.duals)
-
     def roundings(self) -> list[tuple[list[PackedNode], IntArray]]:
         """Ways to round the LP, each as nodes and the pods per class left to place:
         floor(x) re-solved until nothing is bought whole; and, for small groups, diving
@@ -357,20 +344,16 @@ class ColumnGeneration:
         self.deadline = deadline
         if first is None:
             return []
-        if PRUNE is not None:
-            # rounding re-solves the LP many times: keep only the patterns near the optimum
-            # (reduced cost within PRUNE of their price); the re-solves get much smaller
-            first = self.pruned(first, PRUNE)
         out: list[tuple[list[PackedNode], IntArray]] = []
-        for mode in ROUNDING_MODES:
-            if mode == "dive" and p.counts.sum() > DIVE_PODS:
-                continue
+        for dive in (False, True):
+            if dive and p.counts.sum() > DIVE_PODS:
+                break
             left = p.counts.copy()
             nodes: list[PackedNode] = []
             solved: MasterSolution | None = first
             while solved is not None and left.any() and not self.out_of_time():
                 whole = np.floor(solved.x + 1e-6).astype(np.int64)
-                if mode == "dive" or (mode == "floor-dive" and not whole.any()):
+                if dive:
                     # the most-bought pattern, all its whole nodes at once (at least one)
                     top = int(np.argmax(solved.x))
                     whole = np.zeros_like(whole)

@@ -1,8 +1,8 @@
 """One packing problem: pods that may share nodes, counted by class, and the types they may use.
 
 A group is a set of pod classes of one NodePool that may share nodes, bar anti-affinity. Its
-candidates (columns) are node kinds: a type, and (when classes of the group differ in zone) the
-zones a node of that kind may be launched in. Each class may carry its own mask of candidates
+candidates (columns) are node kinds: a type, and (when zone groups are merged) the zones a node
+of that kind may be launched in. Each class may carry its own mask of candidates
 (`allowed`): the types its requirements admit, in the zones it may use. A node holds a class
 only on a candidate the class allows. The packers (`ffd.py`, `packer.py`) turn a group into
 nodes: a candidate and how many pods of each class.
@@ -56,9 +56,7 @@ class GroupProblem:
         if self.allowed is None:
             return np.ones((len(counts), len(candidates)), dtype=bool)
         # float32 products go through BLAS; the sums are small integers, exact in float32
-        barred = (counts > 0).astype(np.float32) @ (~self.allowed[:, candidates]).astype(
-            np.float32
-        )
+        barred = (counts > 0).astype(np.float32) @ (~self.allowed[:, candidates]).astype(np.float32)
         out: BoolArray = barred < 0.5
         return out
 

@@ -27,9 +27,14 @@ class PackOptions:
     # solve the lower bound (Plan.lower_bound; 0.0 when off): the dry run reports it, the
     # controllers, which plan every few seconds, do not need it
     lower_bound: bool = True
-    # pack the groups of one pool that may share nodes (they differ only in zone or type-level
-    # requirements) as one problem, each class with its own candidate mask; False: group by group
+    # pack the groups of one pool that may share nodes (they differ only in type-level
+    # requirements: a GPU model, the rule that keeps non-GPU pods off GPU types) as one problem,
+    # each class with its own candidate mask; False: group by group, as before
     merge_groups: bool = True
+    # also merge groups that differ in zone (a zone-spread class's per-zone sub-classes with the
+    # unzoned pods): candidates become (zone set, type) pairs. Off: on the 1,000-pod mixes it
+    # met 5% on every seed without the cap but took 8-13 s, and packed worse within 2 s
+    merge_zones: bool = False
 
 
 DEFAULT_OPTIONS = PackOptions()

@@ -1,14 +1,15 @@
 """One packing problem for the groups of a NodePool that may share nodes.
 
-Groups of one pool (pods with the same node requirements, zone included) differ in two ways
-that still let their pods share a node: in type-level requirements (a GPU model, an instance
-family; the GPU rule that keeps non-GPU pods off GPU types) and in zone (a zone-spread class is
-split into per-zone sub-classes, each with its zone's quota). Such groups are packed as one
-problem whose candidates are (zone variant, type) pairs: a zone variant is one of the groups'
-zone sets, priced by its cheapest offering there. A class may use a candidate when its own
-requirements admit the type and the variant's zones are within its own, so a zone-a sub-class
-and an unzoned class may share a zone-a node. Groups that differ in anything else (capacity
-type, a label the pool sets, minValues) are packed apart, as before.
+Groups of one pool (pods with the same node requirements, zone included) that differ only in
+type-level requirements (a GPU model, an instance family; the rule that keeps non-GPU pods off
+GPU types) may share nodes: they are packed as one problem in which each class may use only
+the types its own requirements admit. With `PackOptions.merge_zones` groups that differ in zone
+are merged too (a zone-spread class is split into per-zone sub-classes, each with its zone's
+quota): candidates are then (zone variant, type) pairs, a zone variant being one of the groups'
+zone sets priced by its cheapest offering there, and a class may use a candidate when the
+variant's zones are within its own, so a zone-a sub-class and an unzoned class may share a
+zone-a node. Groups that differ in anything else (capacity type, a label the pool sets,
+minValues) are packed apart.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from provisioner.scheduling.model import ZONE
 from provisioner.scheduling.requirements import Reqs, ReqSet, intersect, signature
 
 
-def merge_key(table: TypeTable, template: int, reqs: Reqs, no_gpu: bool) -> str:
+def merge_key(table: TypeTable, template: int, reqs: Reqs, no_gpu: bool, zones: bool) -> str:
     """Groups with equal keys are packed together: the pool and the requirements apart from
-    zone and type labels. Groups with minValues keep their own problem (FFD's bookkeeping)."""
+    type labels (and zone, with `zones`). Groups with minValues keep their own problem (FFD's
+    bookkeeping)."""
     if any(r.min_values for r in reqs.values()):
         return repr((template, signature(reqs), no_gpu))
-    rest = {k: r for k, r in reqs.items() if k != ZONE and not table.defines(k)}
+    rest = {k: r for k, r in reqs.items() if (k != ZONE or not zones) and not table.defines(k)}
     return repr((template, signature(rest)))
 
 

@@ -7,8 +7,8 @@ Steps, as Karpenter's `scheduler.go` orders them:
    ORed terms are relaxed one after the other), pools by weight, highest first;
 3. existing nodes with free room are filled first (topology and anti-affinity respected);
 4. the rest is grouped by (pool, node requirements, zone); groups of one pool that differ only
-   in zone or type-level requirements are packed as one problem with a candidate mask per
-   class (`pool_problem.py`), handed to a packing strategy;
+   in type-level requirements (and, with `merge_zones`, zone) are one problem with a type mask
+   per class (`pool_problem.py`), handed to a packing strategy;
 5. NodePool limits are charged with each new node's full capacity; pods that overflow a pool
    move on to their next choice.
 """
@@ -330,7 +330,9 @@ class _Scheduler:
                         continue
                 key = repr((choice.template, signature(reqs), choice.no_gpu))
                 merged = (
-                    merge_key(self.table, choice.template, reqs, choice.no_gpu)
+                    merge_key(
+                        self.table, choice.template, reqs, choice.no_gpu, self.options.merge_zones
+                    )
                     if self.options.merge_groups
                     else key
                 )
@@ -345,8 +347,8 @@ class _Scheduler:
                 self.unschedulable.extend(Unschedulable(p, reason) for p in pods)
         spilled: list[tuple[_Class, str | None, list[Pod], int]] = []
         for merged in sorted(pools):
-            groups = pools[merged]
-            spilled.extend(self.pack_pool([groups[k] for k in sorted(groups)]))
+            groups = [pools[merged][k] for k in sorted(pools[merged])]
+            spilled.extend(self.pack_pool(groups))
         return spilled
 
     def pack_pool(

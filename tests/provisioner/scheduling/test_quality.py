@@ -10,12 +10,14 @@ from provisioner.scheduling.packer import plan
 
 # no wall-clock cap: the same plan on any machine
 OPTIONS = PackOptions(time_budget_seconds=None, improvement_rounds=200)
+ZONES_TOO = PackOptions(time_budget_seconds=None, improvement_rounds=200, merge_zones=True)
 MIXES = [(100, 1), (1000, 1), (1000, 2)]
-# no cap, 2026-11-26: seeds 1-6 at 1,000 pods 1.044, 1.044, 1.068, 1.029, 1.054, 1.042; 10,000
-# pods 1.031. Seeds 3 and 5 miss 5%: seed 3's GPU pods pinned to a GPU model are packed apart
-# from the others (their own group) while the bound lets them share nodes; seed 5's main group
-# (about 3 big pods a node) is 1.02x its configuration LP but 1.06x the per-class LP bound, and
-# its 40-50-pod zone-spread groups are packed apart from it (1.2x their per-class bound)
+# no cap, 2026-11-26: seeds 1-6 at 1,000 pods 1.044, 1.044, 1.054, 1.029, 1.054, 1.028; 10,000
+# pods 1.031. Groups of one pool that differ only in type-level requirements are packed as one
+# problem (seed 3's GPU pods pinned to a GPU model now share nodes with the others: 1.068 ->
+# 1.054; seed 6: 1.042 -> 1.028). Seeds 3 and 5 still miss 5% by default: their zone-spread
+# groups are packed apart from the unzoned pods; merging those too (`merge_zones`) reaches 5%
+# on both (below) but takes 6-8 s a plan
 WITHIN_FIVE = [(1000, 1), (1000, 2), (1000, 4), (1000, 6), (10000, 1)]
 MISSED = [(1000, 3), (1000, 5)]
 
@@ -82,6 +84,19 @@ def test_within_five_percent_of_the_lp_bound_from_1000_pods(
 @pytest.mark.parametrize(("pods", "seed"), MISSED)
 def test_within_five_percent_on_the_seeds_it_misses(results: dict, pods: int, seed: int) -> None:
     best, baseline = results[(pods, seed)]
+    assert best.total_price <= baseline.total_price + 1e-9
+    assert best.total_price <= 1.05 * best.lower_bound
+
+
+@pytest.mark.parametrize(("pods", "seed"), MISSED)
+def test_merging_zone_groups_too_reaches_five_percent_on_those_seeds(
+    catalog_types: tuple, pods: int, seed: int
+) -> None:
+    mix = generate_mix(pods, seed=seed)
+    best = plan(mix.pods, mix.templates, catalog_types, options=ZONES_TOO)
+    baseline = plan_ffd(mix.pods, mix.templates, catalog_types, options=ZONES_TOO)
+    print(f"{mix.name} merge_zones: ratio {best.total_price / best.lower_bound:.4f}")
+    assert not best.unschedulable
     assert best.total_price <= baseline.total_price + 1e-9
     assert best.total_price <= 1.05 * best.lower_bound
 
