@@ -595,17 +595,11 @@ class ProvisioningController:
 
     def _pool_taints(self, pool_name: str) -> tuple[Taint, ...]:
         pool = self.pools.get(pool_name)
-        if pool is None:
-            return ()
-        dumped = pool.spec.template.spec.model_dump(mode="json", by_alias=True)
-        return taints_of({"taints": dumped.get("taints")})
+        return node_template(pool).taints if pool is not None else ()
 
     def _startup_taints(self, pool_name: str) -> tuple[Taint, ...]:
         pool = self.pools.get(pool_name)
-        if pool is None:
-            return ()
-        dumped = pool.spec.template.spec.model_dump(mode="json", by_alias=True)
-        return taints_of({"taints": dumped.get("startupTaints")})
+        return node_template(pool).startup_taints if pool is not None else ()
 
     def is_disrupting(self, name: str) -> bool:
         """The node carries karpenter.sh/disrupted:NoSchedule: no new pods go to it."""
