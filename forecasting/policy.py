@@ -42,14 +42,28 @@ class ForecastSnapshot:
     quantile: float
     model: str = ""
     periods: tuple[int, ...] = ()
+    # the point forecast (the median where the model fits on a log scale) of the same steps,
+    # for node capacity (see `placeholder_pods`); empty: `values` stand in
+    median: tuple[float, ...] = ()
 
-    def value_at(self, at: float) -> float | None:
-        """The forecast demand at `at`; None outside the forecast (before its start, or after
-        its last step)."""
+    def step_begins(self, at: float) -> float:
+        """When the forecast step holding `at` begins."""
+        return self.made_at + math.floor((at - self.made_at) / self.step_seconds) * (
+            self.step_seconds
+        )
+
+    def value_at(self, at: float, central: bool = False) -> float | None:
+        """The forecast demand at `at` (its quantile; `central`: its median); None outside the
+        forecast (before its start, or after its last step)."""
         if at < self.made_at:
             return None
+        values = self.central if central else self.values
         index = math.floor((at - self.made_at) / self.step_seconds)
-        return self.values[index] if index < len(self.values) else None
+        return values[index] if index < len(values) else None
+
+    @property
+    def central(self) -> tuple[float, ...]:
+        return self.median or self.values
 
 
 @dataclass(frozen=True)
@@ -97,13 +111,24 @@ def replicas_for(value: float, target_per_replica: float) -> int:
 
 
 def forecast_replicas(
-    fit: FitState, at: float, now: float, max_age: float, target_per_replica: float
+    fit: FitState,
+    at: float,
+    now: float,
+    max_age: float,
+    target_per_replica: float,
+    ahead_only: bool = False,
+    central: bool = False,
 ) -> int | None:
-    """Replicas the forecast needs at `at`, when the fit is usable at `now`; else None."""
+    """Replicas the forecast needs at `at`, when the fit is usable at `now`; else None.
+    `ahead_only`: also None when the step holding `at` has begun by `now` (the reactive
+    decision observes that step, as `predictive_replicas` leaves it to it). `central`: from
+    the median rather than the quantile."""
     snapshot = fit.snapshot
     if fit.failed or snapshot is None or now - snapshot.made_at > max_age:
         return None
-    value = snapshot.value_at(at)
+    if ahead_only and snapshot.step_begins(at) <= now:
+        return None
+    value = snapshot.value_at(at, central)
     return None if value is None else replicas_for(value, target_per_replica)
 
 
@@ -131,10 +156,7 @@ def predictive_replicas(inputs: PredictiveInputs) -> PredictiveDecision:
         return PredictiveDecision(
             i.reactive, Reason.REACTIVE, None, "now + lead time is in the last observed step"
         )
-    begins = snapshot.made_at + math.floor((at - snapshot.made_at) / snapshot.step_seconds) * (
-        snapshot.step_seconds
-    )
-    if i.reactive_reads_metric and begins <= i.now and i.reactive > 0:
+    if i.reactive_reads_metric and snapshot.step_begins(at) <= i.now and i.reactive > 0:
         # the step at now + lead time has begun: the reactive decision observes it. Not at a
         # reactive zero: below its activation threshold (or cooled down) it serves nothing of
         # what it observes, and the forecast's pods still hold
@@ -160,11 +182,34 @@ def predictive_replicas(inputs: PredictiveInputs) -> PredictiveDecision:
     )
 
 
+def peak_ahead_replicas(
+    fit: FitState, now: float, horizon: float, max_age: float, target_per_replica: float
+) -> int | None:
+    """The most replicas the forecast's median needs in the steps that begin within (now,
+    now + horizon]; None without a usable fit or without such a step. What consolidation
+    keeps room for: a node removed now that the forecast needs back within the horizon is
+    evicted and relaunched for nothing."""
+    snapshot = fit.snapshot
+    if fit.failed or snapshot is None or now - snapshot.made_at > max_age:
+        return None
+    central = snapshot.central
+    first = max(math.floor((now - snapshot.made_at) / snapshot.step_seconds) + 1, 0)
+    last = math.floor((now + horizon - snapshot.made_at) / snapshot.step_seconds)
+    values = central[first : min(last, len(central) - 1) + 1]
+    if not values:
+        return None
+    return replicas_for(max(values), target_per_replica)
+
+
 def placeholder_pods(forecast_pods: int | None, current_pods: int) -> int:
     """Low-priority placeholder pods that hold node capacity for the pods the forecast expects
-    at now + node lead time and that do not exist yet: forecast - current, never below zero,
-    zero without a usable forecast. Recomputed on each forecast, so placeholders are released
-    as soon as the forecast drops (or the real pods arrive and take their place)."""
+    at now + node lead time and that do not exist yet: forecast - current, never below zero.
+    The caller reads the forecast's median there (pods scale to its quantile where there is
+    room; a node launched for the quantile's margin is billed whole, for as long as budgets
+    keep it), and nothing once that step has begun where the reactive decision reads the
+    forecast metric (the pods then follow the observed demand). Zero without a usable
+    forecast; recomputed on each forecast, so placeholders are released as soon as the
+    forecast drops (or the real pods arrive and take their place)."""
     if forecast_pods is None:
         return 0
     return max(forecast_pods - current_pods, 0)

@@ -52,12 +52,13 @@ def fit_snapshot(history: Series, request: FitRequest) -> ForecastSnapshot:
         name = request.chosen or select_model(history, spec, request.horizon_steps).model
     forecast = make_model(name, spec).fit(history).forecast(request.horizon_steps)
     upper = np.asarray(forecast.upper, dtype=np.float64)
-    if not np.isfinite(upper).all():
+    if not (np.isfinite(upper).all() and np.isfinite(forecast.mean).all()):
         raise ModelError(f"{name}: forecast is not finite")
     return ForecastSnapshot(
         made_at=history.start + len(history) * history.step_seconds,
         step_seconds=history.step_seconds,
         values=tuple(float(v) for v in upper),
+        median=tuple(float(v) for v in np.asarray(forecast.mean, dtype=np.float64)),
         quantile=request.quantile,
         model=name,
         periods=periods,

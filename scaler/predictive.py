@@ -27,6 +27,7 @@ from forecasting.policy import (
     PredictiveInputs,
     Reason,
     forecast_replicas,
+    peak_ahead_replicas,
     predictive_replicas,
 )
 from forecasting.series import Series
@@ -233,13 +234,30 @@ class Predictor:
             )
         )
 
-    def forecast_replicas(self, at: float) -> int | None:
-        """Replicas the forecast's quantile needs at `at` (epoch seconds), capped at
-        maxReplicaCount; None without a usable fit (none yet, failed, stale) or when `at` is
-        outside the forecast. For the node provisioner: with `placeholder_pods`, capacity is
-        launched a node lead time ahead of the pods."""
+    def peak_replicas(self, horizon: float) -> int | None:
+        """The most replicas the forecast's median needs in the steps that begin within the next
+        `horizon` seconds, capped at maxReplicaCount; None without a usable fit."""
         c = self.config
-        wanted = forecast_replicas(self.fit, at, self.clock.now(), c.max_age, c.target_per_replica)
+        now = self.clock.now()
+        peak = peak_ahead_replicas(self.fit, now, horizon, c.max_age, c.target_per_replica)
+        return None if peak is None else min(peak, c.max_replicas)
+
+    def forecast_replicas(self, at: float) -> int | None:
+        """Replicas the forecast's median needs at `at` (epoch seconds), capped at
+        maxReplicaCount; None without a usable fit (none yet, failed, stale), when `at` is
+        outside the forecast, or when the trigger reads the forecast metric and the step
+        holding `at` has begun (the reactive decision has it). For the node provisioner:
+        with `placeholder_pods`, capacity is launched a node lead time ahead of the pods."""
+        c = self.config
+        wanted = forecast_replicas(
+            self.fit,
+            at,
+            self.clock.now(),
+            c.max_age,
+            c.target_per_replica,
+            ahead_only=c.reactive_reads_metric,
+            central=True,
+        )
         return None if wanted is None else min(wanted, c.max_replicas)
 
 

@@ -16,7 +16,7 @@ import asyncio
 import math
 import random
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,17 @@ from provisioner.cloud.simulated import CloudTiming, SimulatedCloud
 from provisioner.controller import ProvisionerOptions, ProvisioningController
 from provisioner.disruption.churn import Churn
 from provisioner.disruption.executor import DisruptionController, DisruptionStats, ExecutorOptions
+from provisioner.disruption.state import DEFAULT_OPTIONS as PLANNER_DEFAULTS
 from provisioner.headroom import HeadroomController, HeadroomSource
 from provisioner.nodepools import node_template
+from provisioner.scheduling.model import Pod
 from provisioner.scheduling.packer import PackOptions, plan
+from provisioner.scheduling.pods import pod_from_manifest
 from scaler.clock import VirtualClock
+
+# how far ahead forecast-aware consolidation looks: a node the forecast needs back within the
+# hour is kept (removing it would evict its pods and launch a node again for the next ramp)
+CONSOLIDATION_HORIZON_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -103,12 +110,15 @@ class NodeLayer:
         self.controller = controller
         spec = scenario.spec.provisioning
         self.consolidation = spec.consolidation if spec is not None else True
+        spot_to_spot = spec.spot_to_spot_consolidation if spec is not None else False
+        planner = replace(PLANNER_DEFAULTS, spot_to_spot=spot_to_spot)
         self.disruption = DisruptionController(
-            controller, ExecutorOptions(consolidation=self.consolidation)
+            controller, ExecutorOptions(consolidation=self.consolidation, planner=planner)
         )
         self.start_time = start
         self.storm_notices = 0
         self.headroom: HeadroomController | None = None
+        self._expected_shape: dict[str, Pod] = {}
 
     @classmethod
     async def create(
@@ -160,6 +170,7 @@ class NodeLayer:
                 self.controller.cluster, self.clock, lambda: self.headroom_sources(predictors)
             )
             tasks.append(asyncio.create_task(self.headroom.run(), name="headroom"))
+            self.disruption.expected = lambda: self.expected_pods(predictors)
         for name in self.deployments:
             tasks.append(asyncio.create_task(self.scheduler.sync(name), name=f"pods-{name}"))
         spec = self.scenario.spec.provisioning
@@ -199,6 +210,27 @@ class NodeLayer:
                 )
             )
         return sources
+
+    def expected_pods(self, predictors: SimulatedPredictors) -> list[Pod]:
+        """Forecast-aware consolidation: for each predictive workload, the pods its forecast
+        needs in the coming `CONSOLIDATION_HORIZON_SECONDS` beyond its replicas and the
+        placeholders already held, for the disruption planner to keep room for."""
+        expected: list[Pod] = []
+        held = self.headroom.held if self.headroom is not None else {}
+        for name, d in self.deployments.items():
+            predictor = predictors.predictors.get(d.workload.spec.name)
+            if predictor is None:
+                continue
+            peak = predictor.peak_replicas(CONSOLIDATION_HORIZON_SECONDS)
+            missing = (peak or 0) - d.desired - len(held.get(name, ()))
+            if missing <= 0:
+                continue
+            shape = self._expected_shape.get(name)
+            if shape is None:
+                manifest = pod_manifest(d, f"{name}-expected")
+                shape = self._expected_shape[name] = pod_from_manifest(manifest)
+            expected += [replace(shape, name=f"{name}-expected-{i}") for i in range(missing)]
+        return expected
 
     async def _storm(self) -> None:
         spec = self.scenario.spec.provisioning

@@ -3,9 +3,9 @@
 `TraceHistory` answers the predictor's range queries from a workload's trace (its scenario
 `history` included), and only with what is known at the query's end: block k is the mean
 arrival rate over [t_k, t_k + step), given once t_k + step <= end, on a grid aligned to the
-trace's first row. Whatever a scenario's ScaledObject says about Prometheus, the simulator
-forecasts the workload's arrivals per second, so `targetPerReplica` (or the trigger's target)
-must be in arrivals per second per replica.
+trace's first row, the last (end - start) // step of them. Whatever a scenario's ScaledObject
+says about Prometheus, the simulator forecasts the workload's arrivals per second, so
+`targetPerReplica` (or the trigger's target) must be in arrivals per second per replica.
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ class TraceHistory:
         return np.asarray(self._area[row] + self._rates[row] * (x - self._offsets[row]))
 
     async def fetch(self, start: float, end: float, step: float) -> Series:
-        first = max(math.ceil((start - self.trace.start) / step), 0)
         last = math.floor((min(end - self.trace.start, self.trace.end)) / step)  # exclusive
+        # the last whole lookback of complete blocks, as many as a Prometheus range query over
+        # [start, end] returns: a lookback that is not on the grid loses no step (three weeks
+        # are 1,008 half-hours, not 1,007, so the weekly season is still detected)
+        first = max(last - math.floor((end - start) / step), 0)
         if last <= first:
             raise SeriesError(f"no complete {step:g}s step of the trace before {end:g}")
         edges = np.arange(first, last + 1, dtype=np.float64) * step

@@ -65,6 +65,9 @@ class ProvisioningSpec(Model):
     # false: every NodePool acts as WhenEmpty (empty nodes go, none is consolidated), the
     # "without consolidation" comparison; drift, expiry and interruptions still apply
     consolidation: bool = True
+    # Karpenter's SpotToSpotConsolidation feature gate (off, as there): replace spot nodes by
+    # cheaper spot nodes, given 15 cheaper spot types
+    spot_to_spot_consolidation: bool = False
 
     @field_validator("registration_seconds", "registration_jitter_seconds", mode="before")
     @classmethod

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -95,9 +95,15 @@ class DisruptionStats:
 
 class DisruptionController:
     def __init__(
-        self, provisioner: ProvisioningController, options: ExecutorOptions | None = None
+        self,
+        provisioner: ProvisioningController,
+        options: ExecutorOptions | None = None,
+        expected: Callable[[], Sequence[Pod]] | None = None,
     ) -> None:
+        """`expected`: the pods forecasts expect within the consolidation horizon that do not
+        exist yet (`ClusterState.expected_pods`); None: consolidation sees only today's pods."""
         self.provisioner = provisioner
+        self.expected = expected
         self.cluster = provisioner.cluster
         self.clock = provisioner.clock
         self.options = options or ExecutorOptions()
@@ -212,6 +218,7 @@ class DisruptionController:
             pdbs=self._pdbs(),
             unhealthy_pods=self._unhealthy(),
             pending_pods=tuple(p.pending_pods()),
+            expected_pods=tuple(self.expected()) if self.expected is not None else (),
             recently_replaced=dict(self.recently_replaced),
         )
 

@@ -49,19 +49,28 @@ class Simulation:
 
 
 def reserve(state: ClusterState, options: DisruptionOptions) -> list[ExistingNode]:
-    """The nodes a simulation may use, with pending pods and deleting nodes' pods bound first."""
+    """The nodes a simulation may use, with pending pods and deleting nodes' pods bound first,
+    then the pods a forecast expects soon (`ClusterState.expected_pods`) in the room left."""
     deleting = {n for n, f in state.facts.items() if f.marked_for_deletion}
     nodes = [n for n in state.nodes if n.name not in deleting]
     waiting = list(state.pending_pods) + [
         p for n in state.nodes if n.name in deleting for p in n.pods if is_reschedulable(p)
     ]
-    if not waiting:
+    nodes = _bind_into(state, nodes, waiting, options)
+    return _bind_into(state, nodes, list(state.expected_pods), options)
+
+
+def _bind_into(
+    state: ClusterState, nodes: list[ExistingNode], pods: list[Pod], options: DisruptionOptions
+) -> list[ExistingNode]:
+    """`nodes` with as many of `pods` bound to them as fit (the rest would need new nodes)."""
+    if not pods:
         return nodes
     templates = [p.template for p in state.pools.values()]
-    result = plan(waiting, templates, state.instance_types, nodes, options.pack)
+    result = plan(pods, templates, state.instance_types, nodes, options.pack)
     if not result.bindings:
         return nodes
-    by_key = {p.key: p for p in waiting}
+    by_key = {p.key: p for p in pods}
     extra: dict[str, list[Pod]] = {}
     for key, node in result.bindings.items():
         extra.setdefault(node, []).append(by_key[key])
@@ -78,7 +87,10 @@ def simulate(
     removed = {c.name for c in candidates}
     nodes = reserve(state, options) if base is None else base
     others = [n for n in nodes if n.name not in removed]
-    pods = tuple(p for c in candidates for p in c.reschedulable_pods)
+    # the pending and expected pods `reserve` bound to a candidate need a place as well
+    own = {p.key for c in candidates for p in c.node.pods}
+    reserved = [p for n in nodes if n.name in removed for p in n.pods if p.key not in own]
+    pods = tuple(p for c in candidates for p in c.reschedulable_pods) + tuple(reserved)
     if not pods:
         return Simulation(Plan((), {}, (), 0.0), ())
     templates = [p.template for p in state.pools.values()]

@@ -79,9 +79,11 @@ class DisruptionOptions:
     """Knobs of the planner; the defaults follow Karpenter v1."""
 
     validation_period: float = VALIDATION_PERIOD_SECONDS
-    # Karpenter's SpotToSpotConsolidation feature gate (off by default there): we turn it on,
-    # guarded by the 15-cheaper-types rule and the churn guard
-    spot_to_spot: bool = True
+    # Karpenter's SpotToSpotConsolidation feature gate, off by default as there: replacing a
+    # cheap spot node by a cheaper, smaller one saves cents overnight and, on a daily cycle,
+    # fragments the morning's capacity onto small nodes that cost more per vCPU (BENCHMARKS.md,
+    # "Node disruption"); deleting spot nodes whose pods fit elsewhere is always allowed
+    spot_to_spot: bool = False
     min_spot_to_spot_types: int = MIN_SPOT_TO_SPOT_TYPES
     max_multi_node_candidates: int = MAX_MULTI_NODE_CANDIDATES
     # a bare pod (no controller) is never recreated once evicted: it blocks graceful disruption
@@ -108,7 +110,8 @@ class ClusterState:
     `nodes`: every node (and in-flight claim) with its bound pods; `facts`: per node name, for
     the nodes a NodePool manages (others are never disrupted but still hold pods).
     `pending_pods` and the pods of nodes marked for deletion take room first in every
-    simulation, so a consolidation never counts on room they are about to use.
+    simulation, so a consolidation never counts on room they are about to use; then
+    `expected_pods`, so it does not remove room the forecast needs back soon.
     `recently_replaced`: (pool, instance type) -> when a node of that shape was last removed
     by consolidation, for the churn guard (see `planner`).
     """
@@ -120,6 +123,10 @@ class ClusterState:
     pdbs: tuple[PdbState, ...] = ()
     unhealthy_pods: frozenset[str] = frozenset()  # pod keys that are not Ready
     pending_pods: tuple[Pod, ...] = ()
+    # pods a forecast expects within the consolidation horizon that no node holds yet: bound
+    # after the pending pods, so consolidation keeps room for them (forecast-aware; Karpenter
+    # sees only the pods of now)
+    expected_pods: tuple[Pod, ...] = ()
     recently_replaced: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
     def node(self, name: str) -> ExistingNode | None:

@@ -148,6 +148,8 @@ def test_an_oscillating_load_never_replaces_a_node_too_soon_or_flaps(tmp_path: P
     raw = yaml.safe_load(STORM.read_text())
     raw["name"] = "oscillating"
     del raw["provisioning"]["spotStorm"]
+    # spot nodes are replaced only with the feature gate on: replacements exercise the bound
+    raw["provisioning"]["spotToSpotConsolidation"] = True
     raw["workloads"][0]["trace"]["scale"] = 1.0
     raw["workloads"][0]["pod"]["resources"] = {"cpu": "1", "memory": "2Gi"}
     pool = raw["provisioning"]["nodePools"][0]["spec"]

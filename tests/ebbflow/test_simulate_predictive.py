@@ -38,6 +38,13 @@ async def test_trace_history_gives_only_whole_steps_known_at_the_end() -> None:
     assert made_at == START + 10 * 300
 
 
+async def test_a_lookback_off_the_step_grid_loses_no_step() -> None:
+    # an hour of 300 s steps is 12 of them, wherever `now` falls in a step (as a range query)
+    now = START + 30 * 300 + 120
+    series = await TraceHistory(TRACE).fetch(now - 3600, now, 300)
+    assert series.values.tolist() == [float(i) for i in range(19, 31)]
+
+
 async def test_trace_history_averages_rows_into_longer_steps() -> None:
     series = await TraceHistory(TRACE).fetch(START, START + 3600, 900)
     # 900 s steps hold three rows each: (1 + 2 + 3) / 3, (4 + 5 + 6) / 3, ...

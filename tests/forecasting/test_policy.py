@@ -3,6 +3,8 @@ failed fit is never acted on."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +14,8 @@ from forecasting.policy import (
     ForecastSnapshot,
     PredictiveInputs,
     Reason,
+    forecast_replicas,
+    peak_ahead_replicas,
     placeholder_pods,
     predictive_replicas,
     replicas_for,
@@ -187,3 +191,29 @@ def test_placeholders_cover_only_the_pods_the_forecast_adds(
 
 def test_placeholders_are_released_as_the_forecast_drops() -> None:
     assert [placeholder_pods(f, 4) for f in (10, 7, 4, 2, None)] == [6, 3, 0, 0, 0]
+
+
+def test_node_capacity_follows_the_median_and_only_steps_not_yet_begun() -> None:
+    # quantile 30, 60, 90 req/s and median 20, 40, 60 over steps from 0, 300, 600 s
+    fit = FitState(replace(snapshot([30.0, 60.0, 90.0]), median=(20.0, 40.0, 60.0)))
+    ahead = {"now": 250.0, "max_age": 7200.0, "target_per_replica": 10.0}
+    assert forecast_replicas(fit, 310.0, **ahead) == 6  # the quantile, for pods
+    assert forecast_replicas(fit, 310.0, **ahead, central=True) == 4
+    # at 320 s the step from 300 s has begun: the reactive decision observes it
+    late = {**ahead, "now": 320.0}
+    assert forecast_replicas(fit, 330.0, **late, central=True) == 4
+    assert forecast_replicas(fit, 330.0, **late, central=True, ahead_only=True) is None
+    assert forecast_replicas(fit, 610.0, **late, central=True, ahead_only=True) == 6
+    # a snapshot without a median (an older fit) uses its quantile
+    assert forecast_replicas(FitState(snapshot([30.0])), 10.0, **ahead, central=True) == 3
+
+
+def test_consolidation_peak_is_the_median_peak_of_the_steps_ahead() -> None:
+    fit = FitState(replace(snapshot([0.0] * 4), median=(50.0, 20.0, 70.0, 90.0)))
+    # at 250 s: steps from 300 and 600 s begin within 400 s; the begun one (50) is not read
+    assert peak_ahead_replicas(fit, 250.0, 400.0, 7200.0, 10.0) == 7
+    assert peak_ahead_replicas(fit, 250.0, 3600.0, 7200.0, 10.0) == 9  # to the last step
+    assert peak_ahead_replicas(fit, 250.0, 10.0, 7200.0, 10.0) is None  # no step begins
+    assert peak_ahead_replicas(fit, 8000.0, 400.0, 7200.0, 10.0) is None  # stale
+    failed = FitState(fit.snapshot, "boom")
+    assert peak_ahead_replicas(failed, 250.0, 400.0, 7200.0, 10.0) is None

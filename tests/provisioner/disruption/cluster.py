@@ -38,8 +38,10 @@ from provisioner.scheduling.packer import PackOptions
 GIB = 2**30
 ZONE_A = "zone-a"
 NOW = 100_000.0
+# spot-to-spot on (Karpenter's feature gate, off by default) so its rules are exercised
 OPTIONS = DisruptionOptions(
-    pack=PackOptions(time_budget_seconds=None, improvement_rounds=0, max_alternatives=1000)
+    spot_to_spot=True,
+    pack=PackOptions(time_budget_seconds=None, improvement_rounds=0, max_alternatives=1000),
 )
 
 

@@ -9,7 +9,7 @@ import pytest
 from provisioner.disruption.budgets import BudgetRule
 from provisioner.disruption.command import MethodName
 from provisioner.disruption.planner import explain, plan_disruption
-from provisioner.disruption.state import ConsolidationPolicy
+from provisioner.disruption.state import ConsolidationPolicy, DisruptionOptions
 from provisioner.scheduling.model import INSTANCE_TYPE, SPOT, Operator, Requirement
 from tests.provisioner.disruption.cluster import (
     NOW,
@@ -263,6 +263,34 @@ def spot_state(count: int, nodes: int = 1):
     )
 
 
+def test_consolidation_keeps_the_room_a_forecast_expects_back() -> None:
+    # big has 2 cpu free: the two 500m pods of a and b fit there (delete both), unless pods a
+    # forecast expects within the horizon take that room first
+    nodes = [
+        node("a", "medium", [pod("p1")]),
+        node("b", "medium", [pod("p2")]),
+        node("big", "xlarge", [pod(f"q{i}", cpu=1000) for i in range(14)]),
+    ]
+    command = only(cluster(nodes))
+    assert command.method is MethodName.MULTI_NODE and command.replacements == ()
+    expected = pod("soon", cpu=2000)
+    command = only(cluster(nodes, expected_pods=(expected,)))
+    # still cheaper, but the pods of a and b now need a node of their own
+    assert [r.instance_type for r in command.replacements] == ["small"]
+    assert command.placements[expected.key] == "big"
+
+
+def test_a_pending_pod_keeps_its_room_wherever_the_simulation_put_it() -> None:
+    nodes = [
+        node("a", "medium", [pod("p1")]),
+        node("big", "xlarge", [pod(f"q{i}", cpu=1000) for i in range(14)]),
+    ]
+    assert only(cluster(nodes)).replacements == ()  # p1 fits on big: delete a
+    waiting = pod("waiting", cpu=2000)
+    for command in plan_disruption(cluster(nodes, pending_pods=(waiting,)), NOW, OPTIONS):
+        assert command.replacements, "the pending pod and p1 do not both fit on big"
+
+
 @pytest.mark.parametrize(("cheaper", "replaced"), [(14, False), (15, True), (20, True)])
 def test_spot_to_spot_needs_fifteen_cheaper_types(cheaper: int, replaced: bool) -> None:
     state = spot_state(cheaper)
@@ -277,8 +305,14 @@ def test_spot_to_spot_needs_fifteen_cheaper_types(cheaper: int, replaced: bool) 
     assert 1 + len(new.alternatives) == 15  # only the 15 cheapest are launched
 
 
-def test_spot_to_spot_can_be_turned_off() -> None:
-    assert plan_disruption(spot_state(20), NOW, replace(OPTIONS, spot_to_spot=False)) == []
+def test_spot_to_spot_is_off_by_default_as_karpenters_feature_gate() -> None:
+    off = replace(OPTIONS, spot_to_spot=DisruptionOptions().spot_to_spot)
+    assert plan_disruption(spot_state(20), NOW, off) == []
+    # multi-node neither: of two half-full spot nodes one is deleted, none replaced
+    [command] = plan_disruption(spot_state(3, nodes=2), NOW, off)
+    assert command.method is MethodName.SINGLE_NODE and not command.replacements
+    why = explain(spot_state(20), NOW, off).not_candidates["n0"]
+    assert "spot-to-spot consolidation is disabled" in why
 
 
 def test_multi_node_spot_to_spot_has_no_fifteen_type_rule() -> None:
