@@ -198,6 +198,14 @@ def plan_command(
     pdbs: Annotated[
         Path | None, typer.Option("--pdbs", help="PodDisruptionBudgets (with --disruption).")
     ] = None,
+    spot_to_spot: Annotated[
+        bool,
+        typer.Option(
+            "--spot-to-spot",
+            help="With --disruption: replace spot nodes by cheaper spot nodes (Karpenter's "
+            "SpotToSpotConsolidation feature gate, off by default).",
+        ),
+    ] = False,
 ) -> None:
     """Plan the cheapest nodes for pending pods, without launching anything.
 
@@ -219,7 +227,7 @@ def plan_command(
     except (InputError, CatalogError) as exc:
         raise fail(str(exc)) from None
     if disruption:
-        _disruption_dry_run(nodes, existing, pools, types, pdbs, output)
+        _disruption_dry_run(nodes, existing, pools, types, pdbs, output, spot_to_spot)
         return
     templates = [node_template(p) for p in pools]
     result = plan(pending, templates, types, existing)
@@ -257,13 +265,16 @@ def _disruption_dry_run(
     types: Any,
     pdbs: Path | None,
     output: Output,
+    spot_to_spot: bool = False,
 ) -> None:
     """`--disruption`: the disruption planner's commands for now, and why the rest stay."""
     import time
+    from dataclasses import replace
 
     from provisioner.disruption.inputs import cluster_state, pdb_from_manifest
     from provisioner.disruption.planner import explain
     from provisioner.disruption.report import disruption_json
+    from provisioner.disruption.state import DEFAULT_OPTIONS
 
     if nodes is None:
         raise fail("--disruption needs --nodes (the Nodes, with their Pods in --pods)")
@@ -280,7 +291,8 @@ def _disruption_dry_run(
         state = cluster_state(node_docs, existing, pools, types, budgets, now)
     except (InputError, ValueError) as exc:
         raise fail(str(exc)) from None
-    data = disruption_json(explain(state, now))
+    options = replace(DEFAULT_OPTIONS, spot_to_spot=spot_to_spot)
+    data = disruption_json(explain(state, now, options))
     if output is Output.json:
         print_json(data)
         return

@@ -175,3 +175,27 @@ def test_bad_pdb_names_file_and_field(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "bad.yaml:doc 1: spec.minAvailable" in result.output
+
+
+def test_spot_to_spot_replacement_is_behind_its_flag(tmp_path: Path) -> None:
+    spot = yaml.safe_load(yaml.safe_dump(POOL))
+    spot["spec"]["template"]["spec"]["requirements"][0]["values"] = ["spot"]
+    node = a_node("big", "m5.4xlarge")
+    node["metadata"]["labels"]["karpenter.sh/capacity-type"] = "spot"
+    args = [
+        "provision", "plan", "--disruption", "-o", "json",
+        "--nodes", str(write(tmp_path / "nodes.yaml", [node])),
+        "--pods", str(write(tmp_path / "pods.yaml", [a_pod("web-0", "big")])),
+        "--nodepools", str(write(tmp_path / "nodepools.yaml", [spot])),
+    ]  # fmt: skip
+
+    def why_big(extra: list[str]) -> str:
+        result = runner.invoke(app, args + extra)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert data["disruptions"] == []
+        return {n["node"]: n["reason"] for n in data["notCandidates"]}["big"]
+
+    assert "spot-to-spot consolidation is disabled" in why_big([])
+    # on, the next rule speaks: m5 has fewer than 15 spot types cheaper than a 4xlarge
+    assert "needs 15 cheaper spot types" in why_big(["--spot-to-spot"])
