@@ -9,8 +9,8 @@ price (plan), ffdPrice and ffdSeconds (Karpenter-style FFD baseline, same run), 
 `--budget none` plans without the wall-clock cap on improvement (`PackOptions`): the same,
 machine-independent plan every time (the quality the tests check); the default 2 s cap makes
 quality depend on how fast (and how busy) the machine is. `--merge-zones` packs a pool's
-zone-spread sub-classes together with its unzoned pods (off by default: slower, see
-BENCHMARKS.md).
+zone-spread sub-classes together with its unzoned pods (`PackOptions.merge_zones`, off by
+default: cheaper plans in about the same time, see BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -6,16 +6,24 @@ The configuration LP (Gilmore-Gomory) buys patterns:
 
     min sum_j price_j x_j  s.t.  sum_j a_kj x_j >= n_k  (every pod covered),  x >= 0.
 
-It starts from one single-class pattern per (type, class) and grows by pricing: with the duals
-u_k of the coverage rows, a pattern of type t is worth buying when u . a > price_t. Pricing is a
-multi-dimensional knapsack per type; a greedy one (classes by dual value per normalised size,
-under a few size measures) finds improving patterns well enough for a good plan. Unlike the
-per-class assignment LP (`bound.py`), the patterns hold whole pods, so small nodes are priced
-with the room whole pods really leave.
+It starts from single-class patterns (the few types where a class alone costs least per pod)
+and grows by pricing (`pricing.py`): with the duals u_k of the coverage rows, a pattern of type t
+is worth buying when u . a > price_t. Every few rounds all types are priced, in between only
+those whose knapsack bound promised most. The master LP keeps only the `ACTIVE` columns of
+least reduced cost (the others stay in the pool and come back when pricing finds them again):
+its solve time grows with the columns, and most of them never return to the basis.
 
-Rounding: buy floor(x) of each pattern (capped by the pods still to place), re-solve for the
-rest, and when no pattern is bought whole any more, buy one node of the largest fractional
-pattern; the last few pods go to the LP-guided packer.
+Rounding (price and dive): buy floor(x) of every pattern at once, capped by the pods still to
+place, and re-solve for the rest; when nothing is bought whole any more, price a few rounds for
+the residual pods (patterns that fit what is left, not what was there at first), then buy one
+node of the most-bought pattern (its free room topped up from the pods left when its pattern
+holds more than is left), pricing again every `REPRICE_EVERY` such nodes. The whole nodes cost
+one LP solve instead of one per node, and the residual gets patterns of its own (1,000 pods,
+zone groups merged: about 30 re-solves instead of about 90, within 0.1-1.3% of the converged LP
+after local search). With a deadline the LP grows in GROW_SHARE of the time left and the dive
+takes DIVE_SHARE of the rest; past that, every pattern the LP still buys part of gets one node
+at once, and local search has the remainder. Small groups (GPU pools) also get the integer
+program over the patterns found (`integer_master`).
 """
 
 from __future__ import annotations
@@ -24,48 +32,73 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csc_matrix, hstack
 
-from provisioner.scheduling.bound import assignment_lp
-from provisioner.scheduling.fit import BoolArray, FloatArray, IntArray
+from provisioner.scheduling.fit import FloatArray, IntArray
 from provisioner.scheduling.groups import GroupProblem, PackedNode
+from provisioner.scheduling.pricing import greedy_patterns, improving_patterns, size_measures
 
-HUGE = 1 << 40
+__all__ = ["ColumnGeneration", "greedy_patterns", "pattern_roundings"]
+
 SEED_TYPES = 3  # single-class seed columns per class
 FOCUS = 12  # types priced between full pricings
-FULL_EVERY = 5
-TAIL = 5e-4  # stop when three rounds together gained less than this share
-ROUNDS = 40
-DIVE_PODS = 3000  # diving re-solves the LP once per node: only for groups this small
-SEED_SLACK = 0.05
+FULL_EVERY = 3  # rounds between full pricings
+TAIL = 5e-4  # stop when a full pricing finds the LP gained less than this share since the last
+ROUNDS = 60
+ACTIVE = 500  # columns in the master LP (300 or 1,000: plans 0.7-1.3% dearer on average)
+RESIDUAL_ROUNDS = 5  # pricing rounds for the residual pods when nothing is bought whole
+REPRICE_EVERY = 4  # dive nodes between residual pricings (8: half the time, 0.2-0.5% dearer)
+# shares of the time left: growing the LP, then of what remains the dive (the rest: local
+# search, which turns a dive's 1-6% over the LP into about 1%)
 GROW_SHARE = 0.5
+DIVE_SHARE = 0.75
+# groups this small: fewer LP rounds (the rounding gap, not the LP, decides there) and, with
+# this few classes (GPU pools), the integer program over the patterns found: a few ms there;
+# a 50-pod zone group of 10 classes ran into the time limit for nothing
+SMALL_PODS = 200
+SMALL_ROUNDS = 10
+SMALL_CLASSES = 8
+NEAR = 0.05  # patterns this share dearer than their worth at the LP's duals join the program
+INTEGER_NODES = 200  # branch-and-bound nodes (a node limit: the same plan everywhere)
+INTEGER_SECONDS = 0.25  # and a time limit as a safety net: the node limit ends it well before
 
 
 @dataclass
 class PatternPool:
-    """The columns so far: type and pod counts of each pattern, without repeats."""
+    """The columns so far (type and pod counts of each pattern, without repeats) and which of
+    them the master LP uses."""
 
+    k_n: int
     types: list[int] = field(default_factory=list)
     counts: list[IntArray] = field(default_factory=list)
-    seen: set[tuple[int, bytes]] = field(default_factory=set)
+    active: list[bool] = field(default_factory=list)
+    _index: dict[tuple[int, bytes], int] = field(default_factory=dict)
     _rows: list[IntArray] = field(default_factory=list)
     _data: list[IntArray] = field(default_factory=list)
     _built: csc_matrix | None = None
 
     def add(self, t: int, counts: IntArray) -> bool:
+        """Add (or bring back into the master) a pattern; False when nothing changed."""
         key = (t, counts.tobytes())
-        if key in self.seen or not counts.any():
+        j = self._index.get(key)
+        if j is not None:
+            if self.active[j]:
+                return False
+            self.active[j] = True
+            return True
+        if not counts.any():
             return False
-        self.seen.add(key)
+        self._index[key] = len(self.types)
         self.types.append(t)
         self.counts.append(counts)
+        self.active.append(True)
         rows = np.flatnonzero(counts)
         self._rows.append(rows)
         self._data.append(counts[rows])
         return True
 
-    def matrix(self, k_n: int) -> csc_matrix:
+    def matrix(self) -> csc_matrix:
         """(K, J) pods of class k in pattern j; only new columns are converted."""
         done = 0 if self._built is None else self._built.shape[1]
         if done < len(self.types):
@@ -73,47 +106,54 @@ class PatternPool:
             indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
             fresh = csc_matrix(
                 (np.concatenate(data).astype(np.float64), np.concatenate(rows), indptr),
-                shape=(k_n, len(rows)),
+                shape=(self.k_n, len(rows)),
             )
             self._built = fresh if self._built is None else hstack([self._built, fresh], "csc")
         assert self._built is not None
         return self._built
 
+    def prune(self, price: FloatArray, solved: MasterSolution, keep: int) -> None:
+        """Keep the `keep` active columns of least reduced cost (the basic ones always)."""
+        live = np.flatnonzero(self.active)
+        if len(live) <= keep:
+            return
+        reduced = price[np.array(self.types)[live]] - self.matrix()[:, live].T @ solved.duals
+        reduced[solved.x[live] > 1e-9] = -np.inf
+        for j in live[np.argsort(reduced, kind="stable")[keep:]].tolist():
+            self.active[j] = False
+
 
 @dataclass(frozen=True)
 class MasterSolution:
     value: float
-    x: FloatArray  # (J,) patterns bought
+    x: FloatArray  # (J,) patterns bought (0 for the columns out of the master)
     duals: FloatArray  # (K,) value of covering one more pod of class k
 
 
-def solve_master(
-    pool: PatternPool, price: FloatArray, left: IntArray, usable: BoolArray | None = None
-) -> MasterSolution | None:
-    """The configuration LP over the pool's patterns for `left` pods (HiGHS)."""
-    costs = price[np.array(pool.types, dtype=np.int64)]
-    if usable is not None:
-        costs = np.where(usable, costs, np.inf)
-    live = np.isfinite(costs)
-    matrix = pool.matrix(len(left))
+def solve_master(pool: PatternPool, price: FloatArray, left: IntArray) -> MasterSolution | None:
+    """The configuration LP over the pool's active patterns for `left` pods (HiGHS)."""
+    live = np.flatnonzero(pool.active)
     rows = left > 0
     result = linprog(
-        np.where(live, costs, 0.0),
-        A_ub=-matrix[rows],
+        price[np.array(pool.types, dtype=np.int64)[live]],
+        A_ub=-pool.matrix()[:, live][rows],
         b_ub=-left[rows].astype(np.float64),
-        bounds=np.column_stack([np.zeros(len(costs)), np.where(live, np.inf, 0.0)]),
+        bounds=(0, None),
         method="highs",
+        options={"presolve": False},  # a small dense-ish LP: presolve costs more than it saves
     )
     if result.status != 0:
         return None
+    x = np.zeros(len(pool.types))
+    x[live] = np.asarray(result.x, dtype=np.float64)
     duals = np.zeros(len(left))
     duals[rows] = np.maximum(-np.asarray(result.ineqlin.marginals, dtype=np.float64), 0.0)
-    return MasterSolution(float(result.fun), np.asarray(result.x, dtype=np.float64), duals)
+    return MasterSolution(float(result.fun), x, duals)
 
 
-def seed_patterns(problem: GroupProblem, types: IntArray, pool: PatternPool) -> None:
-    """First columns: each class alone on the types where its pods cost least each (so the LP
-    is feasible), and the per-type average nodes of the assignment LP, rounded down."""
+def single_class_patterns(problem: GroupProblem, types: IntArray, pool: PatternPool) -> None:
+    """First columns: each class alone, as many as fit, on the SEED_TYPES types where its pods
+    cost least each (so the LP is feasible)."""
     p = problem
     bound = np.minimum(p.caps, p.counts)
     for k in range(len(p.counts)):
@@ -130,145 +170,6 @@ def seed_patterns(problem: GroupProblem, types: IntArray, pool: PatternPool) -> 
             counts = np.zeros(len(p.counts), dtype=np.int64)
             counts[k] = many[i]
             pool.add(int(fits[i]), counts)
-    allowed = np.zeros(len(p.price), dtype=bool)
-    allowed[types] = True
-    solved = assignment_lp(p.demand, p.counts, p.caps, p.alloc, p.price, p.fits & allowed)
-    if solved is None:
-        return
-    if solved.duals is not None:
-        # the assignment LP's pod prices are close to the configuration LP's: patterns nearly
-        # worth their price at those are good first columns
-        duals = np.maximum(solved.duals, 0.0)
-        found, _ = improving_patterns(p, types, duals, p.counts, SEED_SLACK)
-        for t, counts in found:
-            pool.add(t, counts)
-    for used in np.flatnonzero(solved.nodes > 1e-9).tolist():
-        average = np.floor(solved.pods[:, used] / max(solved.nodes[used], 1.0) + 1e-9)
-        counts = np.minimum(average.astype(np.int64), bound)
-        present = counts > 0
-        if not p.conflicts[np.ix_(present, present)].any():
-            pool.add(used, counts)
-
-
-def greedy_patterns(
-    problem: GroupProblem,
-    types: IntArray,
-    value: FloatArray,
-    bound: IntArray,
-    size: FloatArray,
-    start: IntArray | None = None,
-) -> IntArray:
-    """Per type, a knapsack filled greedily (on top of `start`): classes by value / size[t, k],
-    as many as fit. Vectorised over the types: step i tops each type up with its i-th class.
-    """
-    p = problem
-    t_n, k_n = len(types), len(value)
-    counts = np.zeros((t_n, k_n), dtype=np.int64) if start is None else start.copy()
-    room = p.alloc[types] - counts @ p.demand
-    blocked = ~p.fits[:, types].T | (value <= 0)[None, :] | (counts >= bound[None, :])
-    if p.conflicts.any():
-        blocked |= (counts > 0).astype(np.int64) @ p.conflicts.astype(np.int64) > 0
-    score = np.where(blocked, -np.inf, value[None, :] / np.maximum(size, 1e-12))
-    order = np.argsort(-score, axis=1, kind="stable")
-    rows = np.arange(t_n)
-    conflicts = p.conflicts.any()
-    demand = p.demand
-    safe = np.maximum(demand, 1)
-    unbounded = np.where(demand > 0, 0, HUGE)  # a resource the class does not ask for
-    for step in range(int((~blocked).sum(axis=1).max(initial=0))):
-        k = order[:, step]
-        live = ~blocked[rows, k]
-        n = np.minimum((room // safe[k] + unbounded[k]).min(axis=1), bound[k] - counts[rows, k])
-        n = np.maximum(n, 0) * live
-        counts[rows, k] += n
-        room -= demand[k] * n[:, None]
-        if conflicts:
-            blocked |= (n > 0)[:, None] & p.conflicts[k]
-    return counts
-
-
-def relaxed_knapsacks(
-    problem: GroupProblem, types: IntArray, value: FloatArray, bound: IntArray
-) -> tuple[IntArray, FloatArray] | None:
-    """Every type's knapsack LP relaxation in one block-diagonal LP (HiGHS): the solutions
-    rounded down (conflicting mixes dropped), and each type's LP value, an upper bound on
-    what any pattern of that type is worth."""
-    p = problem
-    t_n, k_n = len(types), len(value)
-    pair_t, pair_k = np.nonzero(p.fits[:, types].T & (value > 0)[None, :] & (bound > 0)[None, :])
-    if not len(pair_t):
-        return np.zeros((t_n, k_n), dtype=np.int64), np.zeros(t_n)
-    alloc = p.alloc[types].astype(np.float64)
-    share = p.demand[pair_k] / np.where(alloc > 0, alloc, 1.0)[pair_t]  # (P, 4)
-    rows = (pair_t[:, None] * 4 + np.arange(4)[None, :]).ravel()
-    cols = np.repeat(np.arange(len(pair_t)), 4)
-    vals = share.ravel()
-    keep = vals > 0
-    matrix = csc_matrix((vals[keep], (rows[keep], cols[keep])), shape=(4 * t_n, len(pair_t)))
-    result = linprog(
-        -value[pair_k],
-        A_ub=matrix,
-        b_ub=np.ones(4 * t_n),
-        bounds=np.column_stack([np.zeros(len(pair_t)), bound[pair_k].astype(np.float64)]),
-        method="highs",
-        options={"presolve": False},  # separable blocks: presolve costs more than it saves
-    )
-    if result.status != 0:
-        return None
-    x = np.asarray(result.x, dtype=np.float64)
-    worth = np.zeros(t_n)
-    np.add.at(worth, pair_t, x * value[pair_k])
-    counts = np.zeros((t_n, k_n), dtype=np.int64)
-    counts[pair_t, pair_k] = np.floor(x + 1e-9).astype(np.int64)
-    if p.conflicts.any():
-        present = counts > 0
-        clash = ((present.astype(np.int64) @ p.conflicts.astype(np.int64)) * present).any(axis=1)
-        counts[clash] = 0
-    return counts, worth
-
-
-def size_measures(problem: GroupProblem, types: IntArray, left: IntArray) -> list[FloatArray]:
-    """(T, K) sizes of each class on each type, under a few norms the greedy tries in turn."""
-    alloc = problem.alloc[types].astype(np.float64)
-    share = problem.demand[None, :, :] / np.where(alloc > 0, alloc, 1.0)[:, None, :]  # (T,K,4)
-    total = (left @ problem.demand).astype(np.float64)  # what is left, summed
-    need = total[None, :] / np.where(alloc > 0, alloc, 1.0)  # (T,4) nodes' worth per resource
-    weights = need / np.maximum(need.sum(axis=1, keepdims=True), 1e-12)
-    return [
-        share.max(axis=2),
-        share[:, :, :3].sum(axis=2),
-        np.einsum("tkr,tr->tk", share, weights),
-        share[:, :, 0] + 1e-3 * share[:, :, 1],
-        share[:, :, 1] + 1e-3 * share[:, :, 0],
-    ]
-
-
-def improving_patterns(
-    problem: GroupProblem,
-    types: IntArray,
-    duals: FloatArray,
-    left: IntArray,
-    slack: float = -1e-9,
-) -> tuple[list[tuple[int, IntArray]], FloatArray]:
-    """Patterns with a negative reduced cost, and per type the LP bound on a pattern's worth
-    over its price (below 1: the type has no improving pattern at these duals)."""
-    bound = np.minimum(problem.caps, left)
-    price = problem.price[types]
-    relaxed = relaxed_knapsacks(problem, types, duals, bound)
-    starts: list[IntArray | None] = [None]
-    ratio = np.full(len(types), np.inf)
-    if relaxed is not None:
-        starts.append(relaxed[0])
-        ratio = relaxed[1] / price
-    out: list[tuple[int, IntArray]] = []
-    sizes = size_measures(problem, types, left)
-    # from scratch under the max-share norm; from the rounded-down LP under two norms
-    for start, which in zip(starts, ((0,), (0, 1)), strict=False):
-        for size in (sizes[i] for i in which):
-            counts = greedy_patterns(problem, types, duals, bound, size, start)
-            reduced = (price - counts @ duals) / price
-            out.extend((int(types[i]), counts[i]) for i in np.flatnonzero(reduced < slack))
-    return out, ratio
 
 
 @dataclass
@@ -279,22 +180,37 @@ class ColumnGeneration:
     types: IntArray  # candidate indices worth pricing (undominated, some pod fits)
     deadline: float | None
     rounds: int = ROUNDS
-    pool: PatternPool = field(default_factory=PatternPool)
+    pool: PatternPool = field(init=False)
 
-    def out_of_time(self) -> bool:
-        return self.deadline is not None and time.perf_counter() > self.deadline
+    def __post_init__(self) -> None:
+        self.pool = PatternPool(len(self.problem.counts))
 
-    def grow(self, left: IntArray, rounds: int) -> MasterSolution | None:
-        """Add improving patterns for `left` until none is found or the rounds run out.
+    def out_of_time(self, deadline: float | None = None) -> bool:
+        limit = self.deadline if deadline is None else deadline
+        return limit is not None and time.perf_counter() > limit
 
-        Every few rounds all types are priced; in between only the FOCUS types whose LP bound
-        promised the most at the last full pricing (pricing is most of the time spent)."""
+    def solve(self, left: IntArray) -> MasterSolution | None:
+        """The master LP for `left`, its columns pruned to ACTIVE after."""
         solved = solve_master(self.pool, self.problem.price, left)
+        if solved is None and not all(self.pool.active):
+            # the columns kept for another residual may not cover this one
+            self.pool.active = [True] * len(self.pool.active)
+            solved = solve_master(self.pool, self.problem.price, left)
+        if solved is not None:
+            self.pool.prune(self.problem.price, solved, ACTIVE)
+        return solved
+
+    def grow(
+        self, left: IntArray, rounds: int, deadline: float | None = None
+    ) -> MasterSolution | None:
+        """Add improving patterns for `left` until none is found, the LP stops gaining, the
+        rounds run out or `deadline` (default: the packing's) passes."""
+        solved = self.solve(left)
         focus = self.types
         full = True
-        history: list[float] = []
+        last_full: float | None = None
         for done in range(rounds):
-            if solved is None or self.out_of_time():
+            if solved is None or self.out_of_time(deadline):
                 break
             types = self.types if full else focus
             found, ratio = improving_patterns(self.problem, types, solved.duals, left)
@@ -302,26 +218,34 @@ class ColumnGeneration:
                 promising = np.flatnonzero(ratio > 1 + 1e-9)
                 best = promising[np.argsort(-ratio[promising], kind="stable")][:FOCUS]
                 focus = self.types[np.sort(best)]
+                # tailing off: the rounds since the last full pricing gained too little
+                if last_full is not None and last_full - solved.value < TAIL * solved.value:
+                    break
+                last_full = solved.value
             added = sum(self.pool.add(t, counts) for t, counts in found)
             if not added and full:
                 break
             full = not added or (done + 1) % FULL_EVERY == 0
             if added:
-                before = solved.value
-                solved = solve_master(self.pool, self.problem.price, left)
-                if solved is not None:
-                    history.append(before - solved.value)
-                    # tailing off: the last rounds together gained less than TAIL of the value
-                    if len(history) >= 3 and sum(history[-3:]) < TAIL * solved.value:
-                        break
-        self.rounds_done = done
+                solved = self.solve(left)
         return solved
 
-    def buy(self, solved: MasterSolution, whole: IntArray, left: IntArray) -> list[PackedNode]:
-        """Nodes of the patterns bought whole, largest share first, pods capped by `left`
+    def first_solution(self) -> MasterSolution | None:
+        """The LP grown from single-class patterns, in GROW_SHARE of the time left."""
+        single_class_patterns(self.problem, self.types, self.pool)
+        until = self.deadline
+        if until is not None:
+            until = time.perf_counter() + GROW_SHARE * (until - time.perf_counter())
+        rounds = self.rounds
+        if self.problem.counts.sum() <= SMALL_PODS:
+            rounds = min(rounds, SMALL_ROUNDS)
+        return self.grow(self.problem.counts.copy(), rounds, until)
+
+    def buy(self, x: FloatArray, whole: IntArray, left: IntArray) -> list[PackedNode]:
+        """Nodes of the patterns bought whole, most bought (`x`) first, pods capped by `left`
         (taken from it)."""
         nodes: list[PackedNode] = []
-        for j in np.flatnonzero(whole)[np.argsort(-solved.x[whole > 0], kind="stable")]:
+        for j in np.flatnonzero(whole)[np.argsort(-x[whole > 0], kind="stable")]:
             for _ in range(int(whole[j])):
                 take = np.minimum(self.pool.counts[j], left)
                 if not take.any():
@@ -330,44 +254,97 @@ class ColumnGeneration:
                 nodes.append(PackedNode(self.pool.types[j], take, self.problem.demand_of(take)))
         return nodes
 
-    def roundings(self) -> list[tuple[list[PackedNode], IntArray]]:
-        """Ways to round the LP, each as nodes and the pods per class left to place:
-        floor(x) re-solved until nothing is bought whole; and, for small groups, diving
-        (the whole nodes of the most-bought pattern, at least one, the LP re-solved after each)."""
+    def round_up(self, solved: MasterSolution, left: IntArray, usable: bool) -> PackedNode:
+        """One node of the most-bought pattern (taken from `left`); `usable`: its share scaled
+        by how much of its worth the pods left still fill. When fewer pods of a class are left
+        than it holds, its room is topped up with other pods left, the most valuable per room
+        first (a half-empty node at the end of a dive otherwise)."""
         p = self.problem
-        seed_patterns(p, self.types, self.pool)
-        deadline = self.deadline
-        if deadline is not None:
-            # growing may take half the time left: rounding and later groups need the rest
-            self.deadline = time.perf_counter() + GROW_SHARE * (deadline - time.perf_counter())
-        first = self.grow(p.counts.copy(), self.rounds)
-        self.deadline = deadline
-        if first is None:
-            return []
-        out: list[tuple[list[PackedNode], IntArray]] = []
-        for dive in (False, True):
-            if dive and p.counts.sum() > DIVE_PODS:
+        j = int(np.argmax(solved.x))
+        if usable:
+            live = np.flatnonzero(solved.x > 1e-9)
+            counts = np.array([self.pool.counts[i] for i in live.tolist()])
+            worth = counts @ solved.duals
+            fill = np.minimum(counts, left[None, :]) @ solved.duals
+            share = np.where(worth > 0, fill / np.where(worth > 0, worth, 1.0), 1.0)
+            j = int(live[np.argmax(solved.x[live] * share)])
+        t = self.pool.types[j]
+        take = np.minimum(self.pool.counts[j], left)
+        if not np.array_equal(take, self.pool.counts[j]):
+            types = np.array([t], dtype=np.int64)
+            value = np.maximum(solved.duals, 1e-9)  # pods the LP covers twice still help
+            take = greedy_patterns(p, types, value, left, size_measures(p, types)[0], take[None])[0]
+        left -= take
+        return PackedNode(t, take, p.demand_of(take))
+
+    def price_and_dive(
+        self, solved: MasterSolution | None, usable: bool = False
+    ) -> tuple[list[PackedNode], IntArray]:
+        """Nodes by price and dive (module docstring) and the pods per class left to place;
+        `usable`: see `round_up`. Past DIVE_SHARE of the time left every pattern the LP still
+        buys part of gets one node at once (capped by the pods left; the caller shrinks them
+        and improves by local search in the rest of the time)."""
+        until = self.deadline
+        if until is not None:
+            until = time.perf_counter() + DIVE_SHARE * (until - time.perf_counter())
+        left = self.problem.counts.copy()
+        nodes: list[PackedNode] = []
+        since_priced = REPRICE_EVERY  # price the first time nothing is bought whole
+        while solved is not None and left.any():
+            whole = np.floor(solved.x + 1e-6).astype(np.int64)
+            if self.out_of_time(until):
+                whole = np.ceil(solved.x - 1e-6).astype(np.int64)
+                nodes += self.buy(solved.x, whole, left)
                 break
-            left = p.counts.copy()
-            nodes: list[PackedNode] = []
-            solved: MasterSolution | None = first
-            while solved is not None and left.any() and not self.out_of_time():
-                whole = np.floor(solved.x + 1e-6).astype(np.int64)
-                if dive:
-                    # the most-bought pattern, all its whole nodes at once (at least one)
-                    top = int(np.argmax(solved.x))
-                    whole = np.zeros_like(whole)
-                    whole[top] = max(1, int(np.floor(solved.x[top] + 1e-6)))
-                elif not whole.any():
-                    break
-                nodes += self.buy(solved, whole, left)
-                solved = solve_master(self.pool, p.price, left) if left.any() else None
-            out.append((nodes, left))
-        return out
+            if whole.any():
+                nodes += self.buy(solved.x, whole, left)
+            elif since_priced >= REPRICE_EVERY:
+                since_priced = 0
+                solved = self.grow(left, RESIDUAL_ROUNDS, until)
+                continue
+            else:
+                since_priced += 1
+                nodes.append(self.round_up(solved, left, usable))
+            solved = self.solve(left) if left.any() else None
+        return nodes, left
+
+    def seconds_for_integers(self) -> float:
+        if self.deadline is None:
+            return INTEGER_SECONDS
+        return max(0.01, min(INTEGER_SECONDS, self.deadline - time.perf_counter()))
+
+    def integer_master(self, found: list[list[PackedNode]]) -> list[PackedNode] | None:
+        """The cheapest whole number of each pattern that covers every pod (HiGHS branch and
+        bound, for small groups): the pool's patterns, those of the packings found and those
+        within NEAR of their price at the LP's duals, recombined."""
+        for nodes in found:
+            for node in nodes:
+                self.pool.add(node.type, node.counts.copy())
+        p = self.problem
+        solved = solve_master(self.pool, p.price, p.counts)
+        if solved is not None:
+            near, _ = improving_patterns(p, self.types, solved.duals, p.counts, NEAR)
+            for t, pattern in near:
+                self.pool.add(t, pattern)
+        counts = p.counts.astype(np.float64)
+        result = milp(
+            p.price[np.array(self.pool.types, dtype=np.int64)],
+            constraints=[LinearConstraint(self.pool.matrix(), counts, np.inf)],
+            integrality=np.ones(len(self.pool.types)),
+            bounds=Bounds(0, np.inf),
+            options={"node_limit": INTEGER_NODES, "time_limit": self.seconds_for_integers()},
+        )
+        if result.x is None:
+            return None
+        whole = np.rint(np.asarray(result.x, dtype=np.float64)).astype(np.int64)
+        left = p.counts.copy()
+        nodes = self.buy(whole.astype(np.float64), whole, left)
+        return None if left.any() else nodes
 
 
 def pattern_roundings(
     problem: GroupProblem, types: IntArray, deadline: float | None, rounds: int = ROUNDS
 ) -> list[tuple[list[PackedNode], IntArray]]:
-    """Nodes from the rounded configuration LP and the pods per class each rounding leaves."""
-    return ColumnGeneration(problem, types, deadline, rounds).roundings()
+    """Nodes from the rounded configuration LP and the pods per class the rounding leaves."""
+    generation = ColumnGeneration(problem, types, deadline, rounds)
+    return [generation.price_and_dive(generation.first_solution())]

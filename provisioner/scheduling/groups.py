@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from provisioner.scheduling.fit import BoolArray, FloatArray, IntArray
 
@@ -34,6 +35,7 @@ class GroupProblem:
     # (K, T) candidates each class may use (None: every candidate for every class)
     allowed: BoolArray | None = None
     _fits: BoolArray | None = field(default=None, repr=False)
+    _no_larger: BoolArray | None = field(default=None, repr=False)
 
     @property
     def fits(self) -> BoolArray:
@@ -42,6 +44,17 @@ class GroupProblem:
             fits = np.all(self.alloc[None, :, :] >= self.demand[:, None, :], axis=2)
             self._fits = fits if self.allowed is None else fits & self.allowed
         return self._fits
+
+    @property
+    def no_larger(self) -> BoolArray:
+        """(K, K) [a, b]: a pod of class a asks for no more than one of b in any resource and
+        fits every candidate one of b fits."""
+        if self._no_larger is None:
+            smaller = np.all(self.demand[:, None, :] <= self.demand[None, :, :], axis=2)
+            fits = self.fits
+            wider = ~(~fits[:, None, :] & fits[None, :, :]).any(axis=2)
+            self._no_larger = smaller & wider
+        return self._no_larger
 
     def fitting_types(self, used: IntArray, counts: IntArray) -> BoolArray:
         """Candidates that hold `used` and that every class present in `counts` allows."""
@@ -55,9 +68,14 @@ class GroupProblem:
         class present allows."""
         if self.allowed is None:
             return np.ones((len(counts), len(candidates)), dtype=bool)
-        # float32 products go through BLAS; the sums are small integers, exact in float32
-        barred = (counts > 0).astype(np.float32) @ (~self.allowed[:, candidates]).astype(np.float32)
-        out: BoolArray = barred < 0.5
+        # bit sets of classes in 64-bit words: a BLAS product here stalls whenever the other
+        # core is busy (its second thread waits for a time slice)
+        present = _words(counts > 0)
+        barred = _words(~self.allowed[:, candidates].T)
+        clash = np.zeros((len(counts), len(candidates)), dtype=np.uint64)
+        for w in range(present.shape[1]):
+            clash |= present[:, w, None] & barred[None, :, w]
+        out: BoolArray = clash == 0
         return out
 
     def cheapest_fitting(self, used: IntArray, counts: IntArray) -> int | None:
@@ -74,6 +92,15 @@ class GroupProblem:
 
     def demand_of(self, counts: IntArray) -> IntArray:
         return np.asarray(counts @ self.demand, dtype=np.int64)
+
+
+def _words(rows: BoolArray) -> npt.NDArray[np.uint64]:
+    """Each row of booleans as a bit set in 64-bit words."""
+    width = -(-rows.shape[1] // 64) * 64
+    padded = np.zeros((rows.shape[0], width), dtype=bool)
+    padded[:, : rows.shape[1]] = rows
+    words: npt.NDArray[np.uint64] = np.packbits(padded, axis=1).view(np.uint64)
+    return words
 
 
 @dataclass

@@ -32,8 +32,10 @@ class PackOptions:
     # each class with its own candidate mask; False: group by group, as before
     merge_groups: bool = True
     # also merge groups that differ in zone (a zone-spread class's per-zone sub-classes with the
-    # unzoned pods): candidates become (zone set, type) pairs. Off: on the 1,000-pod mixes it
-    # met 5% on every seed without the cap but took 8-13 s, and packed worse within 2 s
+    # unzoned pods): candidates become (zone set, type) pairs; nodes only unzoned pods use stay
+    # unpinned. Cheaper plans (1,000-pod mixes, seeds 1-6, no cap: 1.3-4.0% over the bound,
+    # apart 2.3-4.5%; 10,000 pods 2.1%, apart 2.7%) but about 0.5 s slower at 1,000 pods, so
+    # within 2 s on a machine 1.7x slower one seed ends 5.2% over, apart 4.6% (BENCHMARKS.md)
     merge_zones: bool = False
 
 
