@@ -108,5 +108,32 @@ def simulate(
     for label, show in metrics:
         table.add_row(label, *(show(w) for _, w in columns))
     out.print(table)
+    if data.get("nodes") is not None:
+        out.print(_node_table(data))
     if data["controllerErrors"]:
         err.print(f"[yellow]controller errors: {data['controllerErrors']}[/yellow]")
+
+
+def _node_table(data: dict[str, Any]) -> Table:
+    """The node bill: one column per run (the reactive run first for a predictive scenario)."""
+    runs = [("nodes", data["nodes"])]
+    reactive = (data.get("reactive") or {}).get("nodes")
+    if reactive is not None:
+        runs = [("nodes reactive", reactive), ("nodes predictive", data["nodes"])]
+    table = Table(title="node bill")
+    table.add_column("")
+    for name, _ in runs:
+        table.add_column(name, justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("node cost", lambda n: f"${n['cost']:.2f}"),
+        ("per hour", lambda n: f"${n['costPerHour']:.4f}"),
+        ("static on-demand for peak, per hour", lambda n: f"${n['baseline']['costPerHour']:.4f}"),
+        ("savings", lambda n: f"{n['savingsPercent']:.1f}%"),
+        ("node-hours (spot)", lambda n: f"{n['nodeHours']:.1f} ({n['spotNodeHours']:.1f})"),
+        ("launches", lambda n: str(n["launches"])),
+        ("peak nodes", lambda n: str(n["peakNodes"])),
+        ("evictions per pod-day", lambda n: f"{n['disruption']['evictionsPerPodDay']:.2f}"),
+    ]
+    for label, show in rows:
+        table.add_row(label, *(show(n) for _, n in runs))
+    return table

@@ -88,3 +88,11 @@ def test_table_shows_a_column_per_policy() -> None:
     assert result.exit_code == 0, result.output
     assert "api reactive" in result.output and "api predictive" in result.output
     assert "τU" in result.output
+    # the node bill of both runs, as the JSON has it
+    data = json.loads(
+        CliRunner().invoke(app, ["simulate", scenario, "--duration", "1h", "-o", "json"]).output
+    )
+    assert "nodes reactive" in result.output and "nodes predictive" in result.output
+    for nodes in (data["reactive"]["nodes"], data["nodes"]):
+        assert f"${nodes['costPerHour']:.4f}" in result.output
+    assert f"${data['nodes']['baseline']['costPerHour']:.4f}" in result.output
