@@ -125,7 +125,7 @@ def load_pools(path: Path) -> list[Any]:
 
 
 def load_nodes(path: Path, bound: dict[str, list[Any]]) -> list[Any]:
-    from provisioner.controller import node_is_ready, resources_of, taints_of
+    from provisioner.manifests import node_is_ready, resources_of, taints_of
     from provisioner.scheduling.model import NODEPOOL, ExistingNode
 
     nodes = []

@@ -17,8 +17,8 @@ from typing import Any
 
 from ebbflow.sim.workload import SimulatedDeployment
 from kube.port import NODES, PODS, Cluster, Conflict, NotFound
-from provisioner.controller import node_is_ready, resources_of, taints_of
 from provisioner.headroom import HEADROOM_LABEL
+from provisioner.manifests import node_is_ready, resources_of, taints_of
 from provisioner.scheduling.model import Pod, Resources, Taint, TaintEffect
 from provisioner.scheduling.pods import pod_from_manifest
 from provisioner.scheduling.requirements import labels_satisfy, reqs_of

@@ -28,13 +28,7 @@ from croniter import croniter
 
 from kube.port import JSON, NODES, PODS, NotFound, TooManyRequests
 from provisioner.cloud.port import InterruptionNotice
-from provisioner.controller import (
-    ProvisioningController,
-    bound_node,
-    is_pending,
-    node_is_ready,
-    run_loops,
-)
+from provisioner.controller import ProvisioningController, run_loops
 from provisioner.disruption.candidates import consolidatable_at, is_reschedulable
 from provisioner.disruption.churn import INTERRUPTION, Churn, Removal, churn
 from provisioner.disruption.command import Command
@@ -57,6 +51,7 @@ from provisioner.disruption.state import (
     PoolPolicy,
 )
 from provisioner.durations import go_duration_seconds
+from provisioner.manifests import bound_node, is_pending, node_is_ready
 from provisioner.scheduling.model import INSTANCE_TYPE, InstanceType, Pod, Resources
 from provisioner.scheduling.pods import pod_from_manifest
 from provisioner.scheduling.requirements import reqs_of
