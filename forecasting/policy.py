@@ -110,6 +110,14 @@ def replicas_for(value: float, target_per_replica: float) -> int:
     return max(0, math.ceil(round(value / target_per_replica, 9)))
 
 
+def _usable(fit: FitState, now: float, max_age: float) -> ForecastSnapshot | None:
+    """The fit's forecast when it may be acted on at `now` (not failed, not stale)."""
+    snapshot = fit.snapshot
+    if fit.failed or snapshot is None or now - snapshot.made_at > max_age:
+        return None
+    return snapshot
+
+
 def forecast_replicas(
     fit: FitState,
     at: float,
@@ -123,8 +131,8 @@ def forecast_replicas(
     `ahead_only`: also None when the step holding `at` has begun by `now` (the reactive
     decision observes that step, as `predictive_replicas` leaves it to it). `central`: from
     the median rather than the quantile."""
-    snapshot = fit.snapshot
-    if fit.failed or snapshot is None or now - snapshot.made_at > max_age:
+    snapshot = _usable(fit, now, max_age)
+    if snapshot is None:
         return None
     if ahead_only and snapshot.step_begins(at) <= now:
         return None
@@ -189,8 +197,8 @@ def peak_ahead_replicas(
     now + horizon]; None without a usable fit or without such a step. What consolidation
     keeps room for: a node removed now that the forecast needs back within the horizon is
     evicted and relaunched for nothing."""
-    snapshot = fit.snapshot
-    if fit.failed or snapshot is None or now - snapshot.made_at > max_age:
+    snapshot = _usable(fit, now, max_age)
+    if snapshot is None:
         return None
     central = snapshot.central
     first = max(math.floor((now - snapshot.made_at) / snapshot.step_seconds) + 1, 0)

@@ -93,8 +93,6 @@ def simulate(
             for (name, r), (_, p) in zip(before, columns, strict=True)
             for pair in ((f"{name} reactive", r), (f"{name} predictive", p))
         ]
-    for name, _ in columns:
-        table.add_column(name, justify="right")
     metrics: list[tuple[str, Any]] = [
         ("replica-hours", lambda w: f"{w['replicaHours']:.1f}"),
         ("static for peak, replica-hours", lambda w: f"{w['baseline']['replicaHours']:.1f}"),
@@ -105,9 +103,7 @@ def simulate(
         ("scale events", lambda w: str(w["scaleEvents"])),
         ("seconds at zero", lambda w: str(w["secondsAtZero"])),
     ]
-    for label, show in metrics:
-        table.add_row(label, *(show(w) for _, w in columns))
-    out.print(table)
+    out.print(_filled(table, columns, metrics))
     if data.get("nodes") is not None:
         out.print(_node_table(data))
     if data["controllerErrors"]:
@@ -122,8 +118,6 @@ def _node_table(data: dict[str, Any]) -> Table:
         runs = [("nodes reactive", reactive), ("nodes predictive", data["nodes"])]
     table = Table(title="node bill")
     table.add_column("")
-    for name, _ in runs:
-        table.add_column(name, justify="right")
     rows: list[tuple[str, Any]] = [
         ("node cost", lambda n: f"${n['cost']:.2f}"),
         ("per hour", lambda n: f"${n['costPerHour']:.4f}"),
@@ -134,6 +128,14 @@ def _node_table(data: dict[str, Any]) -> Table:
         ("peak nodes", lambda n: str(n["peakNodes"])),
         ("evictions per pod-day", lambda n: f"{n['disruption']['evictionsPerPodDay']:.2f}"),
     ]
+    return _filled(table, runs, rows)
+
+
+def _filled(table: Table, columns: list[tuple[str, Any]], rows: list[tuple[str, Any]]) -> Table:
+    """`table` with a right-aligned column per (name, document) and a row per (label, show):
+    each cell is show(document)."""
+    for name, _ in columns:
+        table.add_column(name, justify="right")
     for label, show in rows:
-        table.add_row(label, *(show(n) for _, n in runs))
+        table.add_row(label, *(show(doc) for _, doc in columns))
     return table
