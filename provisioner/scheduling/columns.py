@@ -273,7 +273,9 @@ class ColumnGeneration:
         if not np.array_equal(take, self.pool.counts[j]):
             types = np.array([t], dtype=np.int64)
             value = np.maximum(solved.duals, 1e-9)  # pods the LP covers twice still help
-            take = greedy_patterns(p, types, value, left, size_measures(p, types)[0], take[None])[0]
+            bound = np.minimum(p.caps, left)  # per node, as in pricing: no more than a cap
+            size = size_measures(p, types)[0]
+            take = greedy_patterns(p, types, value, bound, size, take[None])[0]
         left -= take
         return PackedNode(t, take, p.demand_of(take))
 

@@ -111,10 +111,12 @@ class _Packing:
             ]
             for t in order:
                 pool = whole[:, t]
-                # the LP's average node of this type, rounded down, fits: start nodes from it
+                # the LP's average node of this type, rounded down, should fit: start nodes from it
                 pattern = np.floor(solved.pods[:, t] / max(solved.nodes[t], 1.0)).astype(np.int64)
                 present = pattern > 0
-                if p.conflicts[np.ix_(present, present)].any():
+                # HiGHS meets the LP within its tolerance: check the rounded node in integers
+                overfull = np.any(p.demand_of(pattern) > p.alloc[t])
+                if overfull or p.conflicts[np.ix_(present, present)].any():
                     pattern[:] = 0
                 for _ in range(int(np.floor(solved.nodes[t] + 1e-6))):
                     start = np.minimum(pattern, pool)

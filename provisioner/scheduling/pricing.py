@@ -79,8 +79,8 @@ def relaxed_knapsacks(
     problem: GroupProblem, types: IntArray, value: FloatArray, bound: IntArray
 ) -> tuple[IntArray, FloatArray] | None:
     """Every type's knapsack LP relaxation in one block-diagonal LP (HiGHS): the solutions
-    rounded down (conflicting mixes dropped), and each type's LP value, about what the best
-    pattern of that type is worth. Classes another class beats (pods no larger, fitting
+    rounded down (conflicting or overfull mixes dropped), and each type's LP value, about what
+    the best pattern of that type is worth. Classes another class beats (pods no larger, fitting
     wherever they fit, worth as much, as many left) are left out: one column per class and
     type is most of the time HiGHS's wrapper spends, and they are worth nothing the other
     does not offer."""
@@ -112,6 +112,9 @@ def relaxed_knapsacks(
     np.add.at(worth, pair_t, x * value[pair_k])
     counts = np.zeros((t_n, k_n), dtype=np.int64)
     counts[pair_t, pair_k] = np.floor(x + 1e-9).astype(np.int64)
+    # HiGHS meets the scaled rows within its feasibility tolerance: a rounded-down solution may
+    # still overfill a node by a few bytes (two 16 GiB + 1 B pods on 32 GiB). Integer check.
+    counts[np.any(counts @ p.demand > p.alloc[types], axis=1)] = 0
     if p.conflicts.any():
         present = counts > 0
         clash = ((present.astype(np.int64) @ p.conflicts.astype(np.int64)) * present).any(axis=1)
